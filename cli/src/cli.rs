@@ -1,0 +1,170 @@
+//! The command line: every command, option and its validation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use yilian_node::config::FacilityKind;
+use yilian_node::documents::DocKind;
+use yilian_node::ids::FacilityCode;
+
+/// yilian: offline-first sync node for a county medical alliance (县域医共体).
+#[derive(Debug, Parser)]
+#[command(name = "yilian", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The node's data directory.
+    #[arg(long, global = true, env = "YILIAN_DIR", value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a node's data directory: configuration, key pair and an empty store.
+    Init(InitArgs),
+    /// Run the node.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Show the node's identity, uptime and store figures.
+    Status(JsonFlag),
+    /// Generic document commands.
+    #[command(subcommand)]
+    Doc(DocCommand),
+    /// Alliance notes and notices.
+    #[command(subcommand)]
+    Note(NoteCommand),
+    /// Run a small simulated alliance on loopback and show what it does.
+    Demo(DemoArgs),
+    /// Measure the node (figures for docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The facility code, unique in the alliance (e.g. CH-01, TC-03).
+    #[arg(long)]
+    pub(crate) facility: FacilityCode,
+    /// The facility's name.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The facility kind.
+    #[arg(long, value_parser = parse_kind)]
+    pub(crate) kind: FacilityKind,
+}
+
+fn parse_kind(s: &str) -> Result<FacilityKind, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Run the node in the foreground until SIGINT or SIGTERM (logs to stderr; RUST_LOG).
+    Run,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DocCommand {
+    /// List documents.
+    List {
+        /// Only documents of this kind.
+        #[arg(long)]
+        kind: Option<DocKind>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show one document as JSON with its heads.
+    Show {
+        /// Document id or a unique prefix (at least 4 characters).
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Write a document's raw Automerge bytes to a file.
+    Export {
+        /// Document id or a unique prefix.
+        id: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Store raw Automerge bytes from a file as a new document.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+        /// The document kind.
+        #[arg(long)]
+        kind: DocKind,
+        /// Facilities allowed to hold it, comma-separated (this facility is always added).
+        #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
+        audience: Vec<FacilityCode>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NoteCommand {
+    /// Post a new note.
+    Add {
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// First entry.
+        #[arg(long)]
+        text: Option<String>,
+        /// Facilities allowed to hold it, comma-separated (this facility is always added).
+        #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
+        audience: Vec<FacilityCode>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Append an entry to a note.
+    Append {
+        /// Note id or a unique prefix.
+        id: String,
+        /// The entry.
+        #[arg(long)]
+        text: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Keep the demo's data directory instead of deleting it.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Durable writes through the control socket: latency percentiles and writes/s.
+    Writes {
+        /// Number of writes.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Load time for stored documents (opening the store and reading each one).
+    Load {
+        /// Number of documents.
+        #[arg(long, default_value_t = 10_000)]
+        docs: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}

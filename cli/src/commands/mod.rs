@@ -1,0 +1,30 @@
+//! One module per command group; each turns validated arguments into requests and prints.
+
+mod bench;
+mod demo;
+mod doc;
+mod node;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    let dir = cli.dir;
+    let need_dir = || -> Result<PathBuf> {
+        dir.clone()
+            .ok_or_else(|| anyhow!("no data directory: pass --dir DIR or set YILIAN_DIR"))
+    };
+    match cli.command {
+        Command::Init(args) => node::init(&need_dir()?, args),
+        Command::Node(cmd) => node::run(&need_dir()?, cmd).await,
+        Command::Status(flag) => node::status(&need_dir()?, flag.json).await,
+        Command::Doc(cmd) => doc::run(&need_dir()?, cmd).await,
+        Command::Note(cmd) => doc::note(&need_dir()?, cmd).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(cmd) => bench::run(cmd).await,
+    }
+}

@@ -1,0 +1,75 @@
+//! Reaching a node: over its control socket when it runs, or by opening its data directory
+//! directly when it does not (the design lets offline commands work on the files).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use yilian_node::control::{ClientError, ControlClient, Request, Response};
+use yilian_node::datadir::{DataDir, DataDirError};
+use yilian_node::service::Service;
+use yilian_node::storage::{StoreError, worker};
+
+use crate::output::NodeRefused;
+
+/// A way to send requests to a node.
+pub(crate) enum Conn {
+    Remote(ControlClient),
+    Local {
+        service: Service,
+        thread: worker::StoreThread,
+    },
+}
+
+/// Connects to the node running on `dir`, or opens `dir` directly if none runs.
+pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
+    let dd = DataDir::new(dir);
+    match ControlClient::connect(&dd.socket_path()).await {
+        Ok(c) => return Ok(Conn::Remote(c)),
+        Err(ClientError::NotRunning(_)) => {}
+        Err(e) => return Err(e).context("cannot reach the node"),
+    }
+    let (cfg, key) = dd.load()?;
+    let store = match dd.open_store(key.node_id(), &cfg) {
+        Ok(s) => s,
+        Err(DataDirError::Store {
+            source: StoreError::InUse,
+            ..
+        }) => bail!(
+            "{} is in use by another yilian process, but its control socket does not answer; \
+             if a node is starting, try again in a moment",
+            dir.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let (handle, thread) = worker::spawn(store);
+    crate::output::note(format_args!(
+        "(no node running on {}: working on its files directly)",
+        dir.display()
+    ));
+    Ok(Conn::Local {
+        service: Service::new(handle, key.node_id(), cfg.facility, false),
+        thread,
+    })
+}
+
+impl Conn {
+    /// Sends a request; a refusal from the node becomes an error carrying its kind.
+    pub(crate) async fn call(&mut self, req: Request) -> Result<Response> {
+        let resp = match self {
+            Conn::Remote(c) => c.call(&req).await.context("the node did not answer")?,
+            Conn::Local { service, .. } => service.handle(req).await,
+        };
+        match resp {
+            Response::Error { kind, message } => Err(NodeRefused { kind, message }.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// Closes the connection; for local access, waits until the store is closed.
+    pub(crate) async fn close(self) {
+        if let Conn::Local { service, thread } = self {
+            drop(service);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}

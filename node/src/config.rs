@@ -1,0 +1,140 @@
+//! The node's configuration file (`yilian.toml` in the data directory): who this facility is
+//! and how the node tunes its store. Parsed once at start; errors name the file and the field.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::FacilityCode;
+
+/// The kind of facility a node serves; it decides the facility's level in reports and its
+/// place in the alliance (the county hospital relays for everyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FacilityKind {
+    /// The county hospital leading the alliance (secondary level).
+    CountyHospital,
+    /// A township health center (乡镇卫生院, primary level).
+    TownshipCenter,
+    /// A village clinic (村卫生室, primary level).
+    VillageClinic,
+}
+
+impl FacilityKind {
+    /// The kebab-case name used on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FacilityKind::CountyHospital => "county-hospital",
+            FacilityKind::TownshipCenter => "township-center",
+            FacilityKind::VillageClinic => "village-clinic",
+        }
+    }
+}
+
+impl std::fmt::Display for FacilityKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FacilityKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "county-hospital" => Ok(FacilityKind::CountyHospital),
+            "township-center" => Ok(FacilityKind::TownshipCenter),
+            "village-clinic" => Ok(FacilityKind::VillageClinic),
+            other => Err(format!(
+                "unknown facility kind {other:?}: use county-hospital, township-center or village-clinic"
+            )),
+        }
+    }
+}
+
+/// Which facility this node serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacilityConfig {
+    /// The facility code, unique in the alliance.
+    pub code: FacilityCode,
+    /// The facility's name as people know it.
+    pub name: String,
+    /// The facility kind.
+    pub kind: FacilityKind,
+}
+
+/// Store tuning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// How many documents stay loaded in memory (least recently used are evicted).
+    pub cache_docs: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { cache_docs: 2048 }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Which facility this node serves.
+    pub facility: FacilityConfig,
+    /// Store tuning.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// A configuration file that could not be read or understood.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this version of yilian.
+    #[error("{path} is not a valid yilian configuration: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What the parser said, naming the field.
+        message: String,
+    },
+}
+
+impl NodeConfig {
+    /// Reads and validates the configuration file.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if cfg.storage.cache_docs == 0 {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                message: "storage.cache_docs must be at least 1".into(),
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid {
+            path: "yilian.toml".into(),
+            message: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! Control protocol messages (version [`PROTOCOL_VERSION`]). Adding a request or response
+//! variant at the end is compatible; changing one bumps the version.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::FacilityConfig;
+use crate::documents::{DocInfo, DocKind};
+use crate::ids::{FacilityCode, NodeId};
+use crate::storage::StoreStats;
+
+/// The control protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest control frame, in bytes (an import carries a whole document).
+pub const MAX_FRAME: usize = crate::storage::MAX_DOC_BYTES + 64 * 1024;
+
+/// How long a connection may sit idle between requests.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long one frame may take to arrive once it has started.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the operator asks of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Request {
+    /// Identity, uptime and store figures.
+    Status,
+    /// Documents, optionally of one kind.
+    DocList {
+        /// Only this kind.
+        kind: Option<DocKind>,
+    },
+    /// One document as JSON with its metadata.
+    DocShow {
+        /// A document id or unique prefix.
+        id: String,
+    },
+    /// One document's raw Automerge bytes.
+    DocExport {
+        /// A document id or unique prefix.
+        id: String,
+    },
+    /// Store raw Automerge bytes as a new document.
+    DocImport {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Its kind.
+        kind: DocKind,
+        /// Who may hold it (this facility is always added).
+        audience: Vec<FacilityCode>,
+    },
+    /// Create a note.
+    NoteAdd {
+        /// Title.
+        title: String,
+        /// First entry, if any.
+        text: Option<String>,
+        /// Who may hold it (this facility is always added).
+        audience: Vec<FacilityCode>,
+    },
+    /// Append an entry to a note.
+    NoteAppend {
+        /// A note id or unique prefix.
+        id: String,
+        /// The entry.
+        text: String,
+    },
+}
+
+/// What the node answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Response {
+    /// Answer to [`Request::Status`].
+    Status(StatusReport),
+    /// Answer to [`Request::DocList`].
+    Docs(Vec<DocInfo>),
+    /// Answer to [`Request::DocShow`]: metadata and the content as JSON text.
+    Doc {
+        /// Metadata.
+        info: DocInfo,
+        /// Content as JSON.
+        json: String,
+    },
+    /// Answer to [`Request::DocExport`].
+    Exported {
+        /// Metadata.
+        info: DocInfo,
+        /// Raw Automerge bytes.
+        bytes: Vec<u8>,
+    },
+    /// A write was durably stored.
+    Written(DocInfo),
+    /// The request failed; nothing was changed.
+    Error {
+        /// Class of failure.
+        kind: ErrorKind,
+        /// What went wrong, for a person.
+        message: String,
+    },
+}
+
+/// Classes of failure, so the CLI can choose an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request named something that does not exist.
+    NotFound,
+    /// The request's content was invalid.
+    InvalidInput,
+    /// The store failed (disk full, I/O); nothing was stored.
+    Storage,
+    /// The message itself was malformed, too large or of another version.
+    Protocol,
+    /// The node is shutting down.
+    Unavailable,
+}
+
+/// Answer to [`Request::Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// yilian version of the node.
+    pub version: String,
+    /// The node id.
+    pub node_id: NodeId,
+    /// The facility it serves.
+    pub facility: FacilityConfig,
+    /// Seconds since the node started; `None` when read offline from the files.
+    pub uptime_secs: Option<u64>,
+    /// Store figures.
+    pub store: StoreStats,
+}
+
+/// Encodes a message with its version prefix.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = PROTOCOL_VERSION.to_be_bytes().to_vec();
+    // Serialising our own message types into a Vec cannot fail.
+    out.extend(postcard::to_allocvec(msg).unwrap_or_default());
+    out
+}
+
+/// Decodes a message, checking its version prefix. The error names what was wrong.
+pub fn decode<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<T, String> {
+    let Some((v, body)) = frame.split_first_chunk::<2>() else {
+        return Err(format!(
+            "message of {} bytes is too short to carry a version",
+            frame.len()
+        ));
+    };
+    let v = u16::from_be_bytes(*v);
+    if v != PROTOCOL_VERSION {
+        return Err(format!(
+            "control protocol version {v} is not supported (this build speaks {PROTOCOL_VERSION})"
+        ));
+    }
+    postcard::from_bytes(body).map_err(|e| format!("malformed message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_bad_frames_are_named() {
+        let req = Request::NoteAppend {
+            id: "abcd".into(),
+            text: "入院".into(),
+        };
+        assert_eq!(decode::<Request>(&encode(&req)).unwrap(), req);
+        assert!(decode::<Request>(&[0]).unwrap_err().contains("too short"));
+        let mut other = encode(&req);
+        other[1] = 9;
+        assert!(decode::<Request>(&other).unwrap_err().contains("version 9"));
+        assert!(
+            decode::<Request>(&[0, 1, 250, 250, 250])
+                .unwrap_err()
+                .contains("malformed")
+        );
+    }
+}

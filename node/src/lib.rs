@@ -1,0 +1,41 @@
+//! # yilian-node
+//!
+//! The library behind a yilian node: an offline-first sync node for a county medical alliance
+//! (县域医共体). Every facility runs one; it keeps working without a network and syncs
+//! Automerge documents with its peers whenever a path exists.
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`ids`] | document ids, node ids, facility codes |
+//! | [`config`] | the node's TOML configuration |
+//! | [`datadir`] | the data directory: which file is where, `init`, opening, locking |
+//! | [`identity`] | the node key, node id and actor id |
+//! | [`documents`] | document kinds, audiences, metadata and typed document schemas |
+//! | [`framing`] | length-prefixed frames with size and time limits |
+//! | [`storage`] | the redb store: snapshots + increments, change sequence, cache, storage thread |
+//! | [`control`] | the control socket: protocol messages, framing, server, client |
+//! | [`service`] | what each control request does, against the store |
+//! | [`daemon`] | the node process: start-up, serving, clean shutdown |
+//!
+//! Wire and disk formats are described in `docs/architecture.md`.
+
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod datadir;
+pub mod documents;
+pub mod framing;
+pub mod identity;
+pub mod ids;
+pub mod service;
+pub mod storage;
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Crates whose types appear in this crate's API, re-exported so callers use the same versions.
+pub mod reexports {
+    pub use automerge;
+}

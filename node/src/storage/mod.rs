@@ -1,0 +1,24 @@
+//! Durable document storage on redb.
+//!
+//! The store owns the database file and the in-memory cache of loaded documents. Each document
+//! is kept as a compacted Automerge snapshot plus appended incremental changes, so a small edit
+//! is a small durable write; when the increments outgrow the snapshot they are folded into a new
+//! snapshot in the same transaction. A local change sequence records which document changed in
+//! what order, for sync.
+//!
+//! Only one thread touches the database: [`worker`] runs it and batches every queued operation
+//! into one write transaction (group commit), committing durably before any caller hears back.
+//! Async code talks to it through a [`StoreHandle`].
+//!
+//! Submodules: [`tables`] (every table and its layout, migrations), `store` (operations inside a
+//! batch), `cache` (bounded LRU of loaded documents), [`worker`] (the storage thread).
+
+mod cache;
+mod error;
+mod store;
+pub mod tables;
+pub mod worker;
+
+pub use error::StoreError;
+pub use store::{Batch, MAX_DOC_BYTES, MIN_COMPACT_BYTES, Store, StoreOptions, StoreStats};
+pub use worker::StoreHandle;

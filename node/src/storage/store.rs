@@ -1,0 +1,601 @@
+//! The store and its operations. Every operation runs inside a [`Batch`] (one redb write
+//! transaction shared by every operation the worker has queued); the batch commits durably
+//! before any caller is answered. Operations validate everything before writing, so an
+//! operation that fails leaves nothing behind in the batch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use automerge::{ActorId, Automerge, ChangeHash};
+use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::cache::DocCache;
+use super::error::StoreError;
+use super::tables::{self, CHANGES, DOCS, DocRecord, INCREMENTS, KIND_COUNTS, META, SNAPSHOTS};
+use crate::documents::{self, Audience, DocInfo, DocKind};
+use crate::identity::actor_id;
+use crate::ids::{DocId, MIN_PREFIX, NodeId};
+
+/// Increments are folded into a new snapshot once they exceed the snapshot's size, and never
+/// below this many bytes (tiny documents would otherwise compact on every edit).
+pub const MIN_COMPACT_BYTES: u64 = 2048;
+
+/// Largest document accepted by import, in bytes.
+pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+
+/// Store tuning.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How many loaded documents stay in memory.
+    pub cache_docs: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { cache_docs: 2048 }
+    }
+}
+
+/// Counts and sizes for `yilian status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Documents per kind.
+    pub docs_by_kind: BTreeMap<String, u64>,
+    /// All documents.
+    pub docs_total: u64,
+    /// Size of the database file in bytes.
+    pub file_bytes: u64,
+    /// The last local change sequence number used.
+    pub last_seq: u64,
+    /// Documents loaded in memory now.
+    pub cached_docs: u64,
+    /// Cache hits and misses since start.
+    pub cache_hits: u64,
+    /// Cache misses since start.
+    pub cache_misses: u64,
+    /// This store's random identity (new for every store and every restore), hex.
+    pub store_id: String,
+}
+
+/// An open document store. Owned by one thread (see [`super::worker`]).
+pub struct Store {
+    path: PathBuf,
+    db: Option<Database>,
+    cache: DocCache,
+    actor: ActorId,
+    store_id: [u8; 16],
+    needs_reopen: bool,
+}
+
+fn open_db(path: &Path, create: bool) -> Result<Database, StoreError> {
+    if !create && !path.exists() {
+        return Err(StoreError::NotFound(format!(
+            "database {} (run `yilian init` first)",
+            path.display()
+        )));
+    }
+    if create && path.exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} already exists: refusing to overwrite a store",
+            path.display()
+        )));
+    }
+    // redb may panic on some damaged files; a damaged file must be an error, never a crash.
+    let builder = redb::Builder::new();
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(path)))
+        .map_err(|p| StoreError::Corrupt {
+            what: path.display().to_string(),
+            reason: panic_text(&p),
+        })?;
+    let db = opened.map_err(|e| match StoreError::from(e) {
+        StoreError::Database(msg) => StoreError::Corrupt {
+            what: path.display().to_string(),
+            reason: msg,
+        },
+        other => other,
+    })?;
+    tables::migrate(&db)?;
+    Ok(db)
+}
+
+pub(crate) fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+impl Store {
+    /// Creates a new store file; fails if one exists.
+    pub fn create(path: &Path, node: NodeId, opts: StoreOptions) -> Result<Store, StoreError> {
+        let db = open_db(path, true)?;
+        Store::from_db(path, db, node, opts)
+    }
+
+    /// Opens an existing store file.
+    pub fn open(path: &Path, node: NodeId, opts: StoreOptions) -> Result<Store, StoreError> {
+        let db = open_db(path, false)?;
+        Store::from_db(path, db, node, opts)
+    }
+
+    fn from_db(
+        path: &Path,
+        db: Database,
+        node: NodeId,
+        opts: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let (store_id, incarnation) = {
+            let rtx = redb::ReadableDatabase::begin_read(&db)?;
+            let meta = rtx.open_table(META)?;
+            let get = |k: &str| -> Result<Vec<u8>, StoreError> {
+                Ok(meta.get(k)?.map(|v| v.value().to_vec()).unwrap_or_default())
+            };
+            (get("store_id")?, get("incarnation")?)
+        };
+        let store_id: [u8; 16] = store_id.try_into().map_err(|_| StoreError::Corrupt {
+            what: "store id".into(),
+            reason: "missing or wrong length".into(),
+        })?;
+        let incarnation: [u8; 8] = incarnation.try_into().map_err(|_| StoreError::Corrupt {
+            what: "store incarnation".into(),
+            reason: "missing or wrong length".into(),
+        })?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            db: Some(db),
+            cache: DocCache::new(opts.cache_docs),
+            actor: actor_id(node, incarnation),
+            store_id,
+            needs_reopen: false,
+        })
+    }
+
+    /// The actor id local edits are written with.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// This store's random identity.
+    pub fn store_id(&self) -> [u8; 16] {
+        self.store_id
+    }
+
+    /// Starts a batch: one write transaction for every operation until [`Batch::commit`].
+    /// Reopens the database first if an earlier write failed on the disk.
+    pub fn batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        if self.needs_reopen || self.db.is_none() {
+            self.db = None; // release the file before opening it again
+            let db = open_db(&self.path, false)?;
+            tracing::info!(path = %self.path.display(), "database reopened after an I/O failure");
+            self.db = Some(db);
+            self.needs_reopen = false;
+        }
+        let db = self.db.as_ref().ok_or(StoreError::Closed)?;
+        let txn = db.begin_write()?;
+        Ok(Batch {
+            txn,
+            cache: &mut self.cache,
+            actor: &self.actor,
+            store_id: self.store_id,
+            path: &self.path,
+            needs_reopen: &mut self.needs_reopen,
+            dirty: false,
+            touched: Vec::new(),
+        })
+    }
+}
+
+/// The operations of one group commit. Dropping a batch without [`Batch::commit`] rolls it
+/// back.
+pub struct Batch<'s> {
+    txn: WriteTransaction,
+    cache: &'s mut DocCache,
+    actor: &'s ActorId,
+    store_id: [u8; 16],
+    path: &'s Path,
+    needs_reopen: &'s mut bool,
+    dirty: bool,
+    touched: Vec<DocId>,
+}
+
+impl Batch<'_> {
+    /// Commits durably (or does nothing if the batch wrote nothing). On failure every document
+    /// touched by the batch is dropped from the cache so memory never runs ahead of the disk.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let Batch {
+            txn,
+            cache,
+            needs_reopen,
+            dirty,
+            touched,
+            ..
+        } = self;
+        let result = if dirty {
+            txn.commit().map_err(StoreError::from)
+        } else {
+            txn.abort().map_err(StoreError::from)
+        };
+        if let Err(e) = &result {
+            for id in &touched {
+                cache.evict(id);
+            }
+            if e.is_io() {
+                *needs_reopen = true;
+            }
+        }
+        result
+    }
+
+    /// Rolls the batch back, dropping touched documents from the cache.
+    pub fn rollback(self) {
+        for id in &self.touched {
+            self.cache.evict(id);
+        }
+        let _ = self.txn.abort();
+    }
+
+    /// The actor id local edits are written with.
+    pub fn actor(&self) -> &ActorId {
+        self.actor
+    }
+
+    /// This store's random identity.
+    pub fn store_id(&self) -> [u8; 16] {
+        self.store_id
+    }
+
+    fn record(&self, id: &DocId) -> Result<Option<DocRecord>, StoreError> {
+        let docs = self.txn.open_table(DOCS)?;
+        let rec = docs.get(id.0)?;
+        rec.map(|v| DocRecord::decode(&id.0, v.value())).transpose()
+    }
+
+    fn require(&self, id: &DocId) -> Result<DocRecord, StoreError> {
+        self.record(id)?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Whether a document exists.
+    pub fn exists(&self, id: &DocId) -> Result<bool, StoreError> {
+        Ok(self.record(id)?.is_some())
+    }
+
+    /// The metadata of a document.
+    pub fn info(&self, id: &DocId) -> Result<DocInfo, StoreError> {
+        Ok(info_of(*id, &self.require(id)?))
+    }
+
+    /// Turns a whole id or a unique prefix (at least [`MIN_PREFIX`] hex characters) into an id.
+    pub fn resolve(&self, text: &str) -> Result<DocId, StoreError> {
+        let t = text.trim().to_ascii_lowercase();
+        if let Ok(id) = t.parse::<DocId>() {
+            return if self.exists(&id)? {
+                Ok(id)
+            } else {
+                Err(StoreError::NotFound(t))
+            };
+        }
+        if t.len() < MIN_PREFIX || t.len() > 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Invalid(format!(
+                "{text:?} is not a document id: give the 32-character id or at least {MIN_PREFIX} of its first characters"
+            )));
+        }
+        let mut low = [0u8; 16];
+        let mut high = [0xffu8; 16];
+        for (i, c) in t.bytes().enumerate() {
+            let nibble = (c as char).to_digit(16).unwrap_or(0) as u8;
+            let shift = if i % 2 == 0 { 4 } else { 0 };
+            low[i / 2] = (low[i / 2] & !(0xf << shift)) | (nibble << shift);
+            high[i / 2] = (high[i / 2] & !(0xf << shift)) | (nibble << shift);
+        }
+        let docs = self.txn.open_table(DOCS)?;
+        let mut found = docs.range(low..=high)?.take(2);
+        let first = match found.next() {
+            Some(r) => DocId(r?.0.value()),
+            None => return Err(StoreError::NotFound(t)),
+        };
+        match found.next() {
+            Some(r) => Err(StoreError::Ambiguous {
+                prefix: t,
+                first,
+                second: DocId(r?.0.value()),
+            }),
+            None => Ok(first),
+        }
+    }
+
+    /// Stores a new document under a fresh id.
+    pub fn create(
+        &mut self,
+        kind: DocKind,
+        audience: Audience,
+        doc: Automerge,
+    ) -> Result<DocInfo, StoreError> {
+        let id = DocId::random();
+        self.insert_new(id, kind, audience, doc)
+    }
+
+    /// Stores a document under a given id (a document first received from a peer, or one
+    /// restored); fails if the id exists.
+    pub fn insert_new(
+        &mut self,
+        id: DocId,
+        kind: DocKind,
+        audience: Audience,
+        doc: Automerge,
+    ) -> Result<DocInfo, StoreError> {
+        if self.exists(&id)? {
+            return Err(StoreError::Invalid(format!("document {id} already exists")));
+        }
+        let snapshot = doc.save();
+        let now = documents::now_ms();
+        let mut rec = DocRecord {
+            kind,
+            audience,
+            heads: documents::heads_of(&doc),
+            created_ms: now,
+            updated_ms: now,
+            seq: 0,
+            snapshot_len: snapshot.len() as u64,
+            increments_len: 0,
+            next_increment: 0,
+        };
+        self.dirty = true;
+        self.touched.push(id);
+        self.txn
+            .open_table(SNAPSHOTS)?
+            .insert(id.0, snapshot.as_slice())?;
+        self.bump_seq(id, &mut rec)?;
+        self.txn
+            .open_table(DOCS)?
+            .insert(id.0, rec.encode().as_slice())?;
+        {
+            let mut counts = self.txn.open_table(KIND_COUNTS)?;
+            let n = counts.get(kind.as_str())?.map(|v| v.value()).unwrap_or(0);
+            counts.insert(kind.as_str(), n + 1)?;
+        }
+        let info = info_of(id, &rec);
+        let mut cached = doc;
+        cached.set_actor(self.actor.clone());
+        self.cache.replace(id, cached);
+        Ok(info)
+    }
+
+    /// Stores a document read from raw Automerge bytes (an export of this or any Automerge
+    /// implementation) under a fresh id. The content and heads are kept exactly.
+    pub fn import(
+        &mut self,
+        bytes: &[u8],
+        kind: DocKind,
+        audience: Audience,
+    ) -> Result<DocInfo, StoreError> {
+        if bytes.len() > MAX_DOC_BYTES {
+            return Err(StoreError::InvalidDocument(format!(
+                "{} bytes is more than the {} bytes a document may have",
+                bytes.len(),
+                MAX_DOC_BYTES
+            )));
+        }
+        if bytes.is_empty() {
+            return Err(StoreError::InvalidDocument("the file is empty".into()));
+        }
+        let doc = load_untrusted(bytes)?;
+        if doc.get_heads().is_empty() {
+            return Err(StoreError::InvalidDocument(
+                "the file holds no changes (an empty document)".into(),
+            ));
+        }
+        self.create(kind, audience, doc)
+    }
+
+    /// Loads a document (from the cache or the disk).
+    fn load(&mut self, id: &DocId) -> Result<&mut Automerge, StoreError> {
+        if self.cache.contains(id) {
+            return self.cache.get_mut(id).ok_or(StoreError::Closed);
+        }
+        let rec = self.require(id)?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: format!("document {id}"),
+            reason,
+        };
+        let snapshot = self
+            .txn
+            .open_table(SNAPSHOTS)?
+            .get(id.0)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| corrupt("snapshot missing".into()))?;
+        let mut doc = Automerge::load(&snapshot).map_err(|e| corrupt(e.to_string()))?;
+        {
+            let incs = self.txn.open_table(INCREMENTS)?;
+            for r in incs.range((id.0, 0)..(id.0, rec.next_increment))? {
+                let (_, v) = r?;
+                doc.load_incremental(v.value())
+                    .map_err(|e| corrupt(e.to_string()))?;
+            }
+        }
+        doc.set_actor(self.actor.clone());
+        Ok(self.cache.insert(*id, doc))
+    }
+
+    /// Reads a document.
+    pub fn read<R>(
+        &mut self,
+        id: &DocId,
+        f: impl FnOnce(&Automerge) -> R,
+    ) -> Result<R, StoreError> {
+        let doc = self.load(id)?;
+        Ok(f(doc))
+    }
+
+    /// Changes a document and stores only what changed. `f` must leave the document unchanged
+    /// when it fails (Automerge transactions roll back on error); if it does not, the cached
+    /// copy is dropped and reloaded from disk next time.
+    pub fn edit<R>(
+        &mut self,
+        id: &DocId,
+        f: impl FnOnce(&mut Automerge) -> Result<R, StoreError>,
+    ) -> Result<(R, DocInfo), StoreError> {
+        let before: Vec<ChangeHash> = self.load(id)?.get_heads();
+        let doc = self.load(id)?;
+        let out = f(doc);
+        let after = doc.get_heads();
+        match out {
+            Err(e) => {
+                if after != before {
+                    self.cache.evict(id);
+                }
+                Err(e)
+            }
+            Ok(r) if after == before => Ok((r, self.info(id)?)),
+            Ok(r) => {
+                let info = self.persist_change(id, &before)?;
+                Ok((r, info))
+            }
+        }
+    }
+
+    /// Writes the changes a cached document gained since `before` as an increment (or a new
+    /// snapshot when increments outgrow the snapshot), and moves it to the end of the change
+    /// sequence.
+    fn persist_change(&mut self, id: &DocId, before: &[ChangeHash]) -> Result<DocInfo, StoreError> {
+        let mut rec = self.require(id)?;
+        let doc = self.load(id)?;
+        let increment = doc.save_after(before);
+        let heads = documents::heads_of(doc);
+        let compact =
+            rec.increments_len + increment.len() as u64 > rec.snapshot_len.max(MIN_COMPACT_BYTES);
+        let snapshot = compact.then(|| doc.save());
+        self.dirty = true;
+        self.touched.push(*id);
+        if let Some(snapshot) = snapshot {
+            let mut incs = self.txn.open_table(INCREMENTS)?;
+            for n in 0..rec.next_increment {
+                incs.remove((id.0, n))?;
+            }
+            self.txn
+                .open_table(SNAPSHOTS)?
+                .insert(id.0, snapshot.as_slice())?;
+            rec.snapshot_len = snapshot.len() as u64;
+            rec.increments_len = 0;
+            rec.next_increment = 0;
+        } else {
+            self.txn
+                .open_table(INCREMENTS)?
+                .insert((id.0, rec.next_increment), increment.as_slice())?;
+            rec.increments_len += increment.len() as u64;
+            rec.next_increment += 1;
+        }
+        rec.heads = heads;
+        rec.updated_ms = documents::now_ms();
+        self.bump_seq(*id, &mut rec)?;
+        self.txn
+            .open_table(DOCS)?
+            .insert(id.0, rec.encode().as_slice())?;
+        Ok(info_of(*id, &rec))
+    }
+
+    fn bump_seq(&mut self, id: DocId, rec: &mut DocRecord) -> Result<(), StoreError> {
+        let mut meta = self.txn.open_table(META)?;
+        let seq = meta
+            .get("next_seq")?
+            .map(|v| tables::be_u64(v.value()))
+            .unwrap_or(1);
+        meta.insert("next_seq", (seq + 1).to_be_bytes().as_slice())?;
+        let mut changes = self.txn.open_table(CHANGES)?;
+        if rec.seq != 0 {
+            changes.remove(rec.seq)?;
+        }
+        changes.insert(seq, id.0)?;
+        rec.seq = seq;
+        Ok(())
+    }
+
+    /// Documents, optionally of one kind, in id order.
+    pub fn list(&self, kind: Option<DocKind>) -> Result<Vec<DocInfo>, StoreError> {
+        let docs = self.txn.open_table(DOCS)?;
+        let mut out = Vec::new();
+        for r in docs.iter()? {
+            let (k, v) = r?;
+            let rec = DocRecord::decode(&k.value(), v.value())?;
+            if kind.is_none_or(|k| k == rec.kind) {
+                out.push(info_of(DocId(k.value()), &rec));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents that changed after local sequence number `after`, oldest first, at most
+    /// `limit` of them, each with its sequence number.
+    pub fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, DocId)>, StoreError> {
+        let changes = self.txn.open_table(CHANGES)?;
+        let mut out = Vec::new();
+        for r in changes.range(after.saturating_add(1)..)?.take(limit) {
+            let (k, v) = r?;
+            out.push((k.value(), DocId(v.value())));
+        }
+        Ok(out)
+    }
+
+    /// The document's whole Automerge bytes (a compacted `save()`).
+    pub fn export(&mut self, id: &DocId) -> Result<Vec<u8>, StoreError> {
+        self.read(id, |d| d.save())
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let counts = self.txn.open_table(KIND_COUNTS)?;
+        let mut docs_by_kind = BTreeMap::new();
+        for r in counts.iter()? {
+            let (k, v) = r?;
+            docs_by_kind.insert(k.value().to_string(), v.value());
+        }
+        let docs_total = self.txn.open_table(DOCS)?.len()?;
+        let last_seq = self
+            .txn
+            .open_table(META)?
+            .get("next_seq")?
+            .map(|v| tables::be_u64(v.value()))
+            .unwrap_or(1)
+            - 1;
+        let (cache_hits, cache_misses) = self.cache.hits_misses();
+        Ok(StoreStats {
+            docs_by_kind,
+            docs_total,
+            file_bytes: std::fs::metadata(self.path).map(|m| m.len()).unwrap_or(0),
+            last_seq,
+            cached_docs: self.cache.len() as u64,
+            cache_hits,
+            cache_misses,
+            store_id: self.store_id.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+}
+
+/// Loads bytes from outside (a file or a peer), turning any failure, even a panic inside
+/// Automerge, into an error.
+pub(crate) fn load_untrusted(bytes: &[u8]) -> Result<Automerge, StoreError> {
+    match std::panic::catch_unwind(|| Automerge::load(bytes)) {
+        Ok(Ok(doc)) => Ok(doc),
+        Ok(Err(e)) => Err(StoreError::InvalidDocument(format!(
+            "not a valid Automerge document: {e}"
+        ))),
+        Err(p) => Err(StoreError::InvalidDocument(format!(
+            "not a valid Automerge document: {}",
+            panic_text(&p)
+        ))),
+    }
+}
+
+fn info_of(id: DocId, rec: &DocRecord) -> DocInfo {
+    DocInfo {
+        id,
+        kind: rec.kind,
+        audience: rec.audience.clone(),
+        heads: rec.heads.clone(),
+        created_ms: rec.created_ms,
+        updated_ms: rec.updated_ms,
+        seq: rec.seq,
+        stored_bytes: rec.snapshot_len + rec.increments_len,
+    }
+}
