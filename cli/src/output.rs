@@ -92,6 +92,6 @@ mod tests {
     #[test]
     fn times_print_as_utc_dates() {
         assert_eq!(super::time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::time(1_795_000_000_000), "2026-11-18 07:46:40Z");
+        assert_eq!(super::time(1_795_000_000_000), "2026-11-18 11:06:40Z");
     }
 }

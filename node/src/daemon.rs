@@ -22,7 +22,7 @@ pub enum NodeError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
     /// The control socket could not be created.
-    #[error("cannot serve the control socket {path}: {source}")]
+    #[error("cannot serve the control socket {path}")]
     Socket {
         /// The socket path.
         path: String,
@@ -45,6 +45,9 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         }) => return Err(NodeError::AlreadyRunning(dir.display().to_string())),
         Err(e) => return Err(e.into()),
     };
+    // A full file-size limit must surface as a write error (EFBIG), not kill the process.
+    let _xfsz =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ));
     let (handle, thread) = worker::spawn(store);
 
     let sock = dd.socket_path();

@@ -39,7 +39,7 @@ pub enum DataDirError {
     )]
     NotInitialised(String),
     /// A file system failure.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// What was being accessed.
         path: String,
@@ -53,7 +53,7 @@ pub enum DataDirError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The store is unusable.
-    #[error("store {path}: {source}")]
+    #[error("store {path}")]
     Store {
         /// The store file.
         path: String,
@@ -159,6 +159,7 @@ impl DataDir {
             node,
             StoreOptions {
                 cache_docs: cfg.storage.cache_docs,
+                ..StoreOptions::default()
             },
         )
         .map_err(|source| DataDirError::Store {

@@ -54,8 +54,32 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
 macro_rules! hex_id {
     ($name:ident, $what:literal, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        ///
+        /// Serialised as hex text in human-readable formats (JSON) and as 16 raw bytes
+        /// otherwise (postcard).
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub [u8; 16]);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.collect_str(self)
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = String::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; 16]>::deserialize(d).map($name)
+                }
+            }
+        }
 
         impl $name {
             /// The raw bytes.
@@ -169,6 +193,20 @@ mod tests {
         assert_eq!(text.len(), 32);
         assert_eq!(text.parse::<DocId>().unwrap(), id);
         assert_eq!(text.to_uppercase().parse::<DocId>().unwrap(), id);
+    }
+
+    #[test]
+    fn ids_are_hex_in_json_and_raw_in_postcard() {
+        let id = NodeId([0xab; 16]);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{}\"", "ab".repeat(16))
+        );
+        let back: NodeId = serde_json::from_str(&serde_json::to_string(&id).unwrap()).unwrap();
+        assert_eq!(back, id);
+        let bytes = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(bytes.len(), 16);
+        assert_eq!(postcard::from_bytes::<NodeId>(&bytes).unwrap(), id);
     }
 
     #[test]

@@ -1,1 +1,225 @@
-//! Helpers for the cross-crate integration tests (see `tests/`).
+//! Helpers for the cross-crate integration tests in `tests/tests/`: the real `yilian` binary,
+//! real data directories in temporary folders, real sockets. Nothing here is mocked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The `yilian` binary of this workspace, built if it is missing.
+pub fn yilian_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>/yilian
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps");
+        let bin = profile_dir.join("yilian");
+        if !bin.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "yilian", "--bin", "yilian"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the yilian binary failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// A command for the `yilian` binary on a data directory.
+pub fn yilian(dir: &Path) -> Command {
+    let mut c = Command::new(yilian_bin());
+    c.arg("--dir")
+        .arg(dir)
+        .env_remove("YILIAN_DIR")
+        .env("RUST_LOG", "info");
+    c
+}
+
+/// Runs `yilian --dir DIR ARGS...` to completion.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    yilian(dir).args(args).output().expect("run yilian")
+}
+
+/// Runs a command that must succeed and returns its stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "yilian {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs a command that must print JSON and parses it.
+pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let text = ok(dir, args);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("yilian {args:?} printed invalid JSON ({e}): {text}"))
+}
+
+/// Runs a command that must fail; returns (exit code, stderr).
+pub fn fails(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = run(dir, args);
+    assert!(
+        !out.status.success(),
+        "yilian {args:?} succeeded but should have failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Initialises a data directory for a facility.
+pub fn init(dir: &Path, code: &str, kind: &str) {
+    ok(
+        dir,
+        &[
+            "init",
+            "--facility",
+            code,
+            "--name",
+            &format!("{code} test facility"),
+            "--kind",
+            kind,
+        ],
+    );
+}
+
+/// A `yilian node run` child process.
+pub struct NodeProcess {
+    /// The data directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts `yilian node run` and waits until its control socket answers.
+    pub fn start(dir: &Path) -> NodeProcess {
+        Self::start_with(dir, yilian(dir))
+    }
+
+    /// Starts a node from a prepared command (e.g. wrapped in `prlimit`), appending
+    /// `node run` and waiting for the socket.
+    pub fn start_with(dir: &Path, mut cmd: Command) -> NodeProcess {
+        let log = dir.with_extension(format!("log-{}", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open node log");
+        let child = cmd
+            .args(["node", "run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn node");
+        let mut node = NodeProcess {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+            log,
+        };
+        node.wait_ready();
+        node
+    }
+
+    fn wait_ready(&mut self) {
+        let sock = dir_socket(&self.dir);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("node exited early ({status}):\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("node did not open its socket in time:\n{}", self.log_text());
+    }
+
+    /// The node's stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends SIGKILL and reaps the process: no chance to flush anything.
+    pub fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns its exit code.
+    pub fn stop(mut self) -> i32 {
+        let Some(mut c) = self.child.take() else {
+            return -1;
+        };
+        signal(c.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("node ignored SIGTERM:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Sends a signal to a process (via the `kill` utility, to keep this crate free of unsafe).
+pub fn signal(pid: u32, sig: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}
+
+/// The control socket of a data directory.
+pub fn dir_socket(dir: &Path) -> PathBuf {
+    yilian_node::datadir::DataDir::new(dir).socket_path()
+}
+
+/// A fresh temporary directory for a test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("yl-")
+        .tempdir()
+        .expect("tempdir")
+}

@@ -12,7 +12,7 @@ use crate::ids::NodeId;
 #[non_exhaustive]
 pub enum KeyError {
     /// The key file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The key file.
         path: String,

@@ -22,3 +22,6 @@ pub mod worker;
 pub use error::StoreError;
 pub use store::{Batch, MAX_DOC_BYTES, MIN_COMPACT_BYTES, Store, StoreOptions, StoreStats};
 pub use worker::StoreHandle;
+
+#[cfg(test)]
+mod tests;

@@ -29,11 +29,16 @@ pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 pub struct StoreOptions {
     /// How many loaded documents stay in memory.
     pub cache_docs: usize,
+    /// Increments are compacted once they exceed the snapshot and this many bytes.
+    pub compact_min_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_docs: 2048 }
+        StoreOptions {
+            cache_docs: 2048,
+            compact_min_bytes: MIN_COMPACT_BYTES,
+        }
     }
 }
 
@@ -66,6 +71,16 @@ pub struct Store {
     actor: ActorId,
     store_id: [u8; 16],
     needs_reopen: bool,
+    compact_min_bytes: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("cached_docs", &self.cache.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn open_db(path: &Path, create: bool) -> Result<Database, StoreError> {
@@ -148,6 +163,7 @@ impl Store {
             actor: actor_id(node, incarnation),
             store_id,
             needs_reopen: false,
+            compact_min_bytes: opts.compact_min_bytes,
         })
     }
 
@@ -180,6 +196,7 @@ impl Store {
             store_id: self.store_id,
             path: &self.path,
             needs_reopen: &mut self.needs_reopen,
+            compact_min_bytes: self.compact_min_bytes,
             dirty: false,
             touched: Vec::new(),
         })
@@ -195,6 +212,7 @@ pub struct Batch<'s> {
     store_id: [u8; 16],
     path: &'s Path,
     needs_reopen: &'s mut bool,
+    compact_min_bytes: u64,
     dirty: bool,
     touched: Vec<DocId>,
 }
@@ -460,11 +478,12 @@ impl Batch<'_> {
     /// sequence.
     fn persist_change(&mut self, id: &DocId, before: &[ChangeHash]) -> Result<DocInfo, StoreError> {
         let mut rec = self.require(id)?;
+        let compact_min = self.compact_min_bytes;
         let doc = self.load(id)?;
         let increment = doc.save_after(before);
         let heads = documents::heads_of(doc);
         let compact =
-            rec.increments_len + increment.len() as u64 > rec.snapshot_len.max(MIN_COMPACT_BYTES);
+            rec.increments_len + increment.len() as u64 > rec.snapshot_len.max(compact_min);
         let snapshot = compact.then(|| doc.save());
         self.dirty = true;
         self.touched.push(*id);
