@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use yilian_node::config::FacilityKind;
 use yilian_node::documents::DocKind;
-use yilian_node::ids::FacilityCode;
+use yilian_node::identity::cert::Role;
+use yilian_node::ids::{FacilityCode, NodeId};
 
 /// yilian: offline-first sync node for a county medical alliance (县域医共体).
 #[derive(Debug, Parser)]
@@ -34,6 +35,18 @@ pub(crate) enum Command {
     /// Alliance notes and notices.
     #[command(subcommand)]
     Note(NoteCommand),
+    /// The alliance certificate authority (kept offline by county IT).
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Join the alliance: request a certificate, install the CA's bundle.
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+    /// The alliance's certificate revocation list.
+    #[command(subcommand)]
+    Crl(CrlCommand),
+    /// Peers this node dials, and their connection state.
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Run a small simulated alliance on loopback and show what it does.
     Demo(DemoArgs),
     /// Measure the node (figures for docs/benchmarks.md).
@@ -52,6 +65,99 @@ pub(crate) struct InitArgs {
     /// The facility kind.
     #[arg(long, value_parser = parse_kind)]
     pub(crate) kind: FacilityKind,
+    /// UDP address to listen on for peers.
+    #[arg(long, default_value = "0.0.0.0:7400")]
+    pub(crate) listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaCommand {
+    /// Create the alliance CA in the directory given by --dir.
+    Init {
+        /// The alliance's name (e.g. "某某县医共体").
+        #[arg(long)]
+        alliance: String,
+    },
+    /// Sign a node's enrollment request into a bundle for it.
+    Issue {
+        /// The CA directory.
+        #[arg(long, value_name = "CADIR")]
+        ca: PathBuf,
+        /// The node's request file (from `yilian enroll request`).
+        #[arg(long)]
+        request: PathBuf,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+        /// Roles to grant, comma-separated (pharmacy, qc).
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<Role>,
+        /// Validity in days.
+        #[arg(long, default_value_t = yilian_node::identity::ca::DEFAULT_NODE_DAYS, value_parser = clap::value_parser!(u32).range(1..=7300))]
+        valid_days: u32,
+    },
+    /// Revoke every certificate of a node and write a newer revocation list.
+    Revoke {
+        /// The CA directory.
+        #[arg(long, value_name = "CADIR")]
+        ca: PathBuf,
+        /// The node id to revoke.
+        #[arg(long)]
+        node: NodeId,
+    },
+    /// Certificates this CA issued.
+    List {
+        /// The CA directory.
+        #[arg(long, value_name = "CADIR")]
+        ca: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnrollCommand {
+    /// Write this node's enrollment request, to be signed by county IT.
+    Request {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Install the bundle county IT sent back (only while the node is stopped).
+    Install {
+        /// The bundle file.
+        bundle: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CrlCommand {
+    /// Install a newer revocation list; a running node drops revoked peers at once.
+    Install {
+        /// The list (crl.pem from the CA directory).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PeerCommand {
+    /// Dial a peer and remember it.
+    Add {
+        /// The peer's `HOST:PORT`.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Stop dialing a peer and forget it.
+    Remove {
+        /// The peer's `HOST:PORT`.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Configured and connected peers with their state.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 fn parse_kind(s: &str) -> Result<FacilityKind, String> {

@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use yilian_node::control::{ClientError, ControlClient, Request, Response};
 use yilian_node::datadir::{DataDir, DataDirError};
-use yilian_node::service::Service;
+use yilian_node::identity::tls::TlsMaterial;
+use yilian_node::service::{Service, ServiceParts};
 use yilian_node::storage::{StoreError, worker};
 
 use crate::output::NodeRefused;
@@ -18,6 +19,13 @@ pub(crate) enum Conn {
         service: Service,
         thread: worker::StoreThread,
     },
+}
+
+/// Whether a node is running on `dir` (its control socket answers).
+pub(crate) async fn node_running(dir: &Path) -> bool {
+    ControlClient::connect(&DataDir::new(dir).socket_path())
+        .await
+        .is_ok()
 }
 
 /// Connects to the node running on `dir`, or opens `dir` directly if none runs.
@@ -41,13 +49,23 @@ pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
         ),
         Err(e) => return Err(e.into()),
     };
+    let tls = TlsMaterial::load(&dd, &key).context("the installed certificates are unusable")?;
     let (handle, thread) = worker::spawn(store);
     crate::output::note(format_args!(
         "(no node running on {}: working on its files directly)",
         dir.display()
     ));
     Ok(Conn::Local {
-        service: Service::new(handle, key.node_id(), cfg.facility, false),
+        service: Service::new(ServiceParts {
+            dir: dd,
+            config: cfg,
+            node_id: key.node_id(),
+            store: handle,
+            tls,
+            network: None,
+            network_off: None,
+            online: false,
+        }),
         thread,
     })
 }

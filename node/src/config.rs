@@ -77,6 +77,44 @@ impl Default for StorageConfig {
     }
 }
 
+/// Default UDP port for node-to-node QUIC.
+pub const DEFAULT_PORT: u16 = 7400;
+
+/// Node-to-node networking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// UDP address to listen on for peers.
+    pub listen: std::net::SocketAddr,
+    /// Peers this node dials (`HOST:PORT`).
+    pub peers: Vec<String>,
+    /// QUIC path MTU discovery; turn off on links where it misfires under loss.
+    pub mtu_discovery: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            peers: Vec::new(),
+            mtu_discovery: true,
+        }
+    }
+}
+
+/// Checks a peer address: `HOST:PORT` with a non-empty host and a port.
+pub fn check_peer_addr(addr: &str) -> Result<String, String> {
+    let a = addr.trim();
+    match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(a.to_string())
+        }
+        _ => Err(format!(
+            "peer address {addr:?} must be HOST:PORT (e.g. 10.1.2.3:{DEFAULT_PORT})"
+        )),
+    }
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +124,9 @@ pub struct NodeConfig {
     /// Store tuning.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Node-to-node networking.
+    #[serde(default)]
+    pub network: NetworkConfig,
 }
 
 /// A configuration file that could not be read or understood.
@@ -95,6 +136,14 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file could not be written.
+    #[error("cannot write {path}")]
+    Write {
         /// The file.
         path: String,
         /// Why.
@@ -127,7 +176,25 @@ impl NodeConfig {
                 message: "storage.cache_docs must be at least 1".into(),
             });
         }
+        for p in &cfg.network.peers {
+            check_peer_addr(p).map_err(|message| ConfigError::Invalid {
+                path: path.display().to_string(),
+                message,
+            })?;
+        }
         Ok(cfg)
+    }
+
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = self.to_toml()?;
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|source| ConfigError::Write {
+                path: path.display().to_string(),
+                source,
+            })
     }
 
     /// The file's text.

@@ -8,8 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::datadir::{DataDir, DataDirError};
-use crate::service::Service;
+use crate::identity::enroll::date;
+use crate::identity::tls::TlsMaterial;
+use crate::service::{Service, ServiceParts};
 use crate::storage::{StoreError, worker};
+use crate::transport::Network;
 
 /// The node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,12 @@ pub enum NodeError {
     /// The data directory is unusable.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
+    /// The network could not start (e.g. the UDP port is taken).
+    #[error(transparent)]
+    Network(#[from] crate::transport::NetworkError),
+    /// The installed certificates are unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::identity::tls::TlsError),
     /// The control socket could not be created.
     #[error("cannot serve the control socket {path}")]
     Socket {
@@ -64,7 +73,49 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     let listener = tokio::net::UnixListener::bind(&sock).map_err(socket_err)?;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(socket_err)?;
 
-    let service = Arc::new(Service::new(handle, node_id, cfg.facility.clone(), true));
+    let tls = TlsMaterial::load(&dd, &key)?;
+    let (network, network_off) = match &tls {
+        None => {
+            tracing::warn!(
+                "not enrolled in an alliance yet: networking is off, local work continues \
+                 (yilian enroll request, then yilian enroll install)"
+            );
+            (None, Some("not enrolled in an alliance yet".to_string()))
+        }
+        Some(t) => match certificate_problem(t) {
+            Some(problem) => {
+                tracing::error!(%problem, "networking is off");
+                (None, Some(problem))
+            }
+            None => {
+                let net = Network::start(
+                    cfg.network.listen,
+                    t,
+                    cfg.network.mtu_discovery,
+                    &cfg.network.peers,
+                    None,
+                )?;
+                tracing::info!(
+                    listen = %net.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                    alliance = %t.info().claims.alliance,
+                    peers = cfg.network.peers.len(),
+                    "network up"
+                );
+                (Some(net), None)
+            }
+        },
+    };
+
+    let service = Arc::new(Service::new(ServiceParts {
+        dir: dd.clone(),
+        config: cfg.clone(),
+        node_id,
+        store: handle,
+        tls,
+        network: network.clone(),
+        network_off,
+        online: true,
+    }));
     tracing::info!(
         node = %node_id,
         facility = %cfg.facility.code,
@@ -74,12 +125,35 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     );
     crate::control::server::serve(listener, service.clone(), shutdown).await;
 
-    tracing::info!("shutting down: waiting for the last commit");
+    tracing::info!("shutting down: closing connections, waiting for the last commit");
+    if let Some(n) = &network {
+        n.shutdown().await;
+    }
     drop(service);
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     let _ = std::fs::remove_file(&sock);
     tracing::info!("node stopped cleanly");
     Ok(())
+}
+
+/// Why the node's own certificate cannot be used now, if it cannot.
+fn certificate_problem(t: &TlsMaterial) -> Option<String> {
+    let now = crate::documents::now_ms() as i64 / 1000;
+    let info = t.info();
+    if info.not_after <= now {
+        Some(format!(
+            "the node certificate expired on {}: ask county IT for a new one (yilian enroll request)",
+            date(info.not_after)
+        ))
+    } else if info.not_before > now {
+        Some(format!(
+            "the node certificate is only valid from {} but this machine's clock says {}: is the clock right?",
+            date(info.not_before),
+            date(now)
+        ))
+    } else {
+        None
+    }
 }
 
 /// Completes on the first SIGINT or SIGTERM.

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, FacilityConfig, NodeConfig, StorageConfig};
+use crate::config::{ConfigError, FacilityConfig, NetworkConfig, NodeConfig, StorageConfig};
 use crate::identity::{KeyError, NodeKey};
 use crate::ids::NodeId;
 use crate::storage::{Store, StoreError, StoreOptions};
@@ -102,7 +102,11 @@ impl DataDir {
 
     /// Creates a node's data directory: configuration, key pair and an empty store. Refuses a
     /// directory that already holds a node. Returns the new node's id.
-    pub fn init(&self, facility: FacilityConfig) -> Result<NodeId, DataDirError> {
+    pub fn init(
+        &self,
+        facility: FacilityConfig,
+        network: NetworkConfig,
+    ) -> Result<NodeId, DataDirError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         if self.config_path().exists() || self.store_path().exists() {
             return Err(DataDirError::AlreadyInitialised(
@@ -121,6 +125,7 @@ impl DataDir {
         let cfg = NodeConfig {
             facility,
             storage: StorageConfig::default(),
+            network,
         };
         let store = Store::create(&self.store_path(), key.node_id(), StoreOptions::default())
             .map_err(|source| DataDirError::Store {
@@ -129,9 +134,7 @@ impl DataDir {
             })?;
         drop(store);
         // The config goes last: its presence marks a complete directory.
-        let tmp = self.root.join(format!("{CONFIG_FILE}.tmp"));
-        std::fs::write(&tmp, cfg.to_toml()?).map_err(self.io(&tmp))?;
-        std::fs::rename(&tmp, self.config_path()).map_err(self.io(&self.config_path()))?;
+        cfg.save(&self.config_path())?;
         Ok(key.node_id())
     }
 

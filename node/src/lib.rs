@@ -15,6 +15,7 @@
 //! | [`documents`] | document kinds, audiences, metadata and typed document schemas |
 //! | [`framing`] | length-prefixed frames with size and time limits |
 //! | [`storage`] | the redb store: snapshots + increments, change sequence, cache, storage thread |
+//! | [`transport`] | QUIC endpoint, mutual TLS peers, connection manager |
 //! | [`control`] | the control socket: protocol messages, framing, server, client |
 //! | [`service`] | what each control request does, against the store |
 //! | [`daemon`] | the node process: start-up, serving, clean shutdown |
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod ids;
 pub mod service;
 pub mod storage;
+pub mod transport;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

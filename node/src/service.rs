@@ -2,38 +2,88 @@
 //! it for requests from the socket, and the CLI calls it directly when it works on a data
 //! directory whose node is not running. Every write is durable before the answer is returned.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use automerge::Automerge;
 
-use crate::config::FacilityConfig;
-use crate::control::proto::{ErrorKind, Request, Response, StatusReport};
+use crate::config::{NodeConfig, check_peer_addr};
+use crate::control::proto::{
+    ErrorKind, IdentityReport, NetworkReport, Request, Response, StatusReport,
+};
+use crate::datadir::DataDir;
 use crate::documents::{self, Audience, DocKind, note};
+use crate::identity::enroll::{self, date};
+use crate::identity::tls::TlsMaterial;
 use crate::ids::{FacilityCode, NodeId};
 use crate::storage::{StoreError, StoreHandle};
+use crate::transport::{Network, PeerState, PeerStatus};
 
-/// The node's API over its store.
+/// Days before expiry from which status warns.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Everything the service works with.
+#[derive(Debug)]
+pub struct ServiceParts {
+    /// The data directory.
+    pub dir: DataDir,
+    /// The configuration as loaded.
+    pub config: NodeConfig,
+    /// The node id.
+    pub node_id: NodeId,
+    /// The store.
+    pub store: StoreHandle,
+    /// TLS material, once enrolled.
+    pub tls: Option<TlsMaterial>,
+    /// The network, when running and enrolled.
+    pub network: Option<Network>,
+    /// Why the network is off, if it is.
+    pub network_off: Option<String>,
+    /// Whether this is a running node (it reports uptime).
+    pub online: bool,
+}
+
+/// The node's API over its store and network.
 #[derive(Debug)]
 pub struct Service {
-    store: StoreHandle,
+    dir: DataDir,
+    config: Mutex<NodeConfig>,
     node_id: NodeId,
-    facility: FacilityConfig,
+    store: StoreHandle,
+    tls: Mutex<Option<TlsMaterial>>,
+    network: Option<Network>,
+    network_off: Option<String>,
     started: Option<Instant>,
 }
 
+/// A failed request: its class and message.
+struct Failure(ErrorKind, String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match error_response(&e) {
+            Response::Error { kind, message } => Failure(kind, message),
+            _ => Failure(ErrorKind::Storage, e.to_string()),
+        }
+    }
+}
+
+fn invalid(m: impl std::fmt::Display) -> Failure {
+    Failure(ErrorKind::InvalidInput, m.to_string())
+}
+
 impl Service {
-    /// A service for a running node (`online`: it reports uptime) or for offline access.
-    pub fn new(
-        store: StoreHandle,
-        node_id: NodeId,
-        facility: FacilityConfig,
-        online: bool,
-    ) -> Service {
+    /// A service over its parts.
+    pub fn new(p: ServiceParts) -> Service {
         Service {
-            store,
-            node_id,
-            facility,
-            started: online.then(Instant::now),
+            dir: p.dir,
+            config: Mutex::new(p.config),
+            node_id: p.node_id,
+            store: p.store,
+            tls: Mutex::new(p.tls),
+            network: p.network,
+            network_off: p.network_off,
+            started: p.online.then(Instant::now),
         }
     }
 
@@ -42,59 +92,153 @@ impl Service {
         &self.store
     }
 
+    /// The network, if running.
+    pub fn network(&self) -> Option<&Network> {
+        self.network.as_ref()
+    }
+
+    fn config(&self) -> NodeConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Answers one request. Never panics on any request content.
     pub async fn handle(&self, req: Request) -> Response {
         match self.dispatch(req).await {
             Ok(r) => r,
-            Err(e) => error_response(&e),
+            Err(Failure(kind, message)) => Response::Error { kind, message },
         }
     }
 
     fn audience(&self, codes: Vec<FacilityCode>) -> Audience {
         let mut a = Audience::new(codes);
-        a.insert(self.facility.code.clone());
+        a.insert(self.config().facility.code);
         a
     }
 
-    async fn dispatch(&self, req: Request) -> Result<Response, StoreError> {
+    fn identity_report(&self) -> Option<IdentityReport> {
+        let tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        let info = tls.as_ref()?.info().clone();
+        let now = documents::now_ms() as i64 / 1000;
+        let days = (info.not_after - now).div_euclid(86_400);
+        let warning = if info.not_after <= now {
+            Some(format!(
+                "the node certificate EXPIRED on {}: peers refuse this node; ask county IT for a new certificate (yilian enroll request)",
+                date(info.not_after)
+            ))
+        } else if info.not_before > now {
+            Some(format!(
+                "the node certificate is only valid from {}: is this machine's clock right?",
+                date(info.not_before)
+            ))
+        } else if days < EXPIRY_WARNING_DAYS {
+            Some(format!(
+                "the node certificate expires in {days} day(s), on {}: ask county IT for a new one",
+                date(info.not_after)
+            ))
+        } else {
+            None
+        };
+        Some(IdentityReport {
+            alliance: info.claims.alliance,
+            roles: info.claims.roles,
+            serial: info.serial,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            expires_in_days: days,
+            warning,
+        })
+    }
+
+    fn peers(&self) -> Vec<PeerStatus> {
+        match &self.network {
+            Some(n) => n.peers(),
+            None => self
+                .config()
+                .network
+                .peers
+                .into_iter()
+                .map(|addr| PeerStatus {
+                    addr: Some(addr),
+                    remote: None,
+                    state: PeerState::Waiting,
+                    peer: None,
+                    outbound: None,
+                    connected_since_ms: None,
+                    last_seen_ms: None,
+                    last_error: Some(
+                        self.network_off
+                            .clone()
+                            .unwrap_or_else(|| "the node is not running".into()),
+                    ),
+                    next_attempt_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn edit_config(&self, f: impl FnOnce(&mut NodeConfig) -> bool) -> Result<(), Failure> {
+        let mut cfg = self.config.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = cfg.clone();
+        if f(&mut next) {
+            next.save(&self.dir.config_path())
+                .map_err(|e| Failure(ErrorKind::Storage, e.to_string()))?;
+            *cfg = next;
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&self, req: Request) -> Result<Response, Failure> {
         match req {
             Request::Status => {
                 let store = self.store.call(|b| b.stats()).await?;
-                Ok(Response::Status(StatusReport {
+                let cfg = self.config();
+                Ok(Response::Status(Box::new(StatusReport {
                     version: crate::VERSION.to_string(),
                     node_id: self.node_id,
-                    facility: self.facility.clone(),
+                    facility: cfg.facility,
                     uptime_secs: self.started.map(|s| s.elapsed().as_secs()),
                     store,
-                }))
+                    identity: self.identity_report(),
+                    network: NetworkReport {
+                        enabled: self.network.is_some(),
+                        disabled_reason: self.network_off.clone().or_else(|| {
+                            self.started
+                                .is_none()
+                                .then(|| "the node is not running".to_string())
+                        }),
+                        listen: self.network.as_ref().and_then(|n| n.local_addr()),
+                        peers: self.peers(),
+                    },
+                })))
             }
             Request::DocList { kind } => Ok(Response::Docs(
                 self.store.call(move |b| b.list(kind)).await?,
             )),
-            Request::DocShow { id } => {
-                self.store
-                    .call(move |b| {
-                        let id = b.resolve(&id)?;
-                        let json = b.read(&id, |d| documents::to_json(d).to_string())?;
-                        Ok(Response::Doc {
-                            info: b.info(&id)?,
-                            json,
-                        })
+            Request::DocShow { id } => Ok(self
+                .store
+                .call(move |b| {
+                    let id = b.resolve(&id)?;
+                    let json = b.read(&id, |d| documents::to_json(d).to_string())?;
+                    Ok(Response::Doc {
+                        info: b.info(&id)?,
+                        json,
                     })
-                    .await
-            }
-            Request::DocExport { id } => {
-                self.store
-                    .call(move |b| {
-                        let id = b.resolve(&id)?;
-                        let bytes = b.export(&id)?;
-                        Ok(Response::Exported {
-                            info: b.info(&id)?,
-                            bytes,
-                        })
+                })
+                .await?),
+            Request::DocExport { id } => Ok(self
+                .store
+                .call(move |b| {
+                    let id = b.resolve(&id)?;
+                    let bytes = b.export(&id)?;
+                    Ok(Response::Exported {
+                        info: b.info(&id)?,
+                        bytes,
                     })
-                    .await
-            }
+                })
+                .await?),
             Request::DocImport {
                 bytes,
                 kind,
@@ -113,10 +257,9 @@ impl Service {
                 text,
                 audience,
             } => {
-                note::validate(&title, text.as_deref())
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                note::validate(&title, text.as_deref()).map_err(invalid)?;
                 let audience = self.audience(audience);
-                let by = self.facility.code.clone();
+                let by = self.config().facility.code;
                 let info = self
                     .store
                     .call(move |b| {
@@ -134,7 +277,7 @@ impl Service {
                 Ok(Response::Written(info))
             }
             Request::NoteAppend { id, text } => {
-                let by = self.facility.code.clone();
+                let by = self.config().facility.code;
                 let info = self
                     .store
                     .call(move |b| {
@@ -153,11 +296,73 @@ impl Service {
                     .await?;
                 Ok(Response::Written(info))
             }
+            Request::PeerList => Ok(Response::Peers(self.peers())),
+            Request::PeerAdd { addr } => {
+                let addr = check_peer_addr(&addr).map_err(invalid)?;
+                self.edit_config(|c| {
+                    let new = !c.network.peers.contains(&addr);
+                    if new {
+                        c.network.peers.push(addr.clone());
+                    }
+                    new
+                })?;
+                if let Some(n) = &self.network {
+                    n.add_peer(&addr);
+                }
+                tracing::info!(peer = %addr, "peer added");
+                Ok(Response::Peers(self.peers()))
+            }
+            Request::PeerRemove { addr } => {
+                let addr = addr.trim().to_string();
+                let mut found = false;
+                self.edit_config(|c| {
+                    let before = c.network.peers.len();
+                    c.network.peers.retain(|p| p != &addr);
+                    found = c.network.peers.len() != before;
+                    found
+                })?;
+                if !found {
+                    return Err(Failure(
+                        ErrorKind::NotFound,
+                        format!("no configured peer {addr}"),
+                    ));
+                }
+                if let Some(n) = &self.network {
+                    n.remove_peer(&addr);
+                }
+                tracing::info!(peer = %addr, "peer removed");
+                Ok(Response::Peers(self.peers()))
+            }
+            Request::CrlInstall { pem } => {
+                let crl = enroll::install_crl(&self.dir, &pem).map_err(invalid)?;
+                let mut dropped = Vec::new();
+                let mut tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(current) = tls.as_ref() {
+                    let updated = current.with_crl_pem(pem.as_bytes()).map_err(invalid)?;
+                    if let Some(n) = &self.network {
+                        dropped = n
+                            .update_trust(&updated, &crl.revoked)
+                            .map_err(|e| Failure(ErrorKind::Storage, e.to_string()))?;
+                    }
+                    *tls = Some(updated);
+                }
+                tracing::info!(
+                    number = crl.number,
+                    revoked = crl.revoked.len(),
+                    dropped = dropped.len(),
+                    "revocation list installed"
+                );
+                Ok(Response::CrlInstalled {
+                    number: crl.number,
+                    revoked: crl.revoked.len(),
+                    dropped,
+                })
+            }
         }
     }
 }
 
-/// The response for a failed request.
+/// The response for a failed store operation.
 pub fn error_response(e: &StoreError) -> Response {
     let kind = match e {
         StoreError::NotFound(_) => ErrorKind::NotFound,

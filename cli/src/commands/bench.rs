@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use yilian_node::config::{FacilityConfig, FacilityKind};
+use yilian_node::config::{FacilityConfig, FacilityKind, NetworkConfig};
 use yilian_node::control::{ControlClient, Request, Response};
 use yilian_node::datadir::DataDir;
 use yilian_node::documents::{Audience, DocKind, note};
@@ -28,11 +28,17 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
 
 fn fresh_node(tmp: &tempfile::TempDir) -> Result<std::path::PathBuf> {
     let dir = tmp.path().join("node");
-    DataDir::new(&dir).init(FacilityConfig {
-        code: "CH-01".parse()?,
-        name: "bench".into(),
-        kind: FacilityKind::CountyHospital,
-    })?;
+    DataDir::new(&dir).init(
+        FacilityConfig {
+            code: "CH-01".parse()?,
+            name: "bench".into(),
+            kind: FacilityKind::CountyHospital,
+        },
+        NetworkConfig {
+            listen: "127.0.0.1:0".parse()?,
+            ..NetworkConfig::default()
+        },
+    )?;
     Ok(dir)
 }
 

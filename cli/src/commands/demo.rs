@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use yilian_node::config::{FacilityConfig, FacilityKind};
+use yilian_node::config::{FacilityConfig, FacilityKind, NetworkConfig};
 use yilian_node::control::{ControlClient, Request, Response};
 use yilian_node::datadir::DataDir;
 use yilian_node::documents::DocKind;
@@ -71,11 +71,17 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         dir.display()
     ));
 
-    let node_id = DataDir::new(&dir).init(FacilityConfig {
-        code: "CH-01".parse()?,
-        name: "县人民医院 County People's Hospital".into(),
-        kind: FacilityKind::CountyHospital,
-    })?;
+    let node_id = DataDir::new(&dir).init(
+        FacilityConfig {
+            code: "CH-01".parse()?,
+            name: "县人民医院 County People's Hospital".into(),
+            kind: FacilityKind::CountyHospital,
+        },
+        NetworkConfig {
+            listen: "127.0.0.1:0".parse()?,
+            ..NetworkConfig::default()
+        },
+    )?;
     output::line(format_args!("1. initialised CH-01, node id {node_id}"));
 
     let node = InProcessNode::start(&dir).await?;

@@ -1,6 +1,7 @@
 //! One module per command group; each turns validated arguments into requests and prints.
 
 mod bench;
+mod ca;
 mod demo;
 mod doc;
 mod node;
@@ -24,6 +25,10 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Status(flag) => node::status(&need_dir()?, flag.json).await,
         Command::Doc(cmd) => doc::run(&need_dir()?, cmd).await,
         Command::Note(cmd) => doc::note(&need_dir()?, cmd).await,
+        Command::Ca(cmd) => ca::ca(dir.as_deref(), cmd),
+        Command::Enroll(cmd) => ca::enroll(&need_dir()?, cmd).await,
+        Command::Crl(cmd) => ca::crl(&need_dir()?, cmd).await,
+        Command::Peer(cmd) => node::peer(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     }

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use yilian_node::config::FacilityConfig;
+use yilian_node::config::{FacilityConfig, NetworkConfig};
 use yilian_node::control::{Request, Response};
 use yilian_node::datadir::DataDir;
+use yilian_node::transport::{PeerState, PeerStatus};
 
-use crate::cli::{InitArgs, NodeCommand};
+use crate::cli::{InitArgs, NodeCommand, PeerCommand};
 use crate::connect::connect;
 use crate::output;
 
@@ -16,11 +17,17 @@ pub(crate) fn init(dir: &Path, args: InitArgs) -> Result<()> {
         anyhow::bail!("--name must not be empty");
     }
     let node_id = DataDir::new(dir)
-        .init(FacilityConfig {
-            code: args.facility.clone(),
-            name: args.name.trim().to_string(),
-            kind: args.kind,
-        })
+        .init(
+            FacilityConfig {
+                code: args.facility.clone(),
+                name: args.name.trim().to_string(),
+                kind: args.kind,
+            },
+            NetworkConfig {
+                listen: args.listen,
+                ..NetworkConfig::default()
+            },
+        )
         .with_context(|| format!("cannot initialise {}", dir.display()))?;
     output::line(format_args!(
         "initialised {} for {} ({}, {})\nnode id: {node_id}",
@@ -106,8 +113,125 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
         "change sequence".to_string(),
         s.store.last_seq.to_string(),
     ]);
+    identity_rows(&mut t, &s);
     output::line(t);
+    if let Some(w) = s.identity.as_ref().and_then(|i| i.warning.as_ref()) {
+        output::note(format_args!("WARNING: {w}"));
+    }
+    if !s.network.peers.is_empty() {
+        output::line(peer_table(&s.network.peers));
+    }
     Ok(())
+}
+
+fn identity_rows(t: &mut comfy_table::Table, s: &yilian_node::control::StatusReport) {
+    match &s.identity {
+        Some(id) => {
+            t.add_row(vec!["alliance".to_string(), id.alliance.clone()]);
+            let roles: Vec<&str> = id.roles.iter().map(|r| r.as_str()).collect();
+            t.add_row(vec![
+                "roles".to_string(),
+                if roles.is_empty() {
+                    "-".into()
+                } else {
+                    roles.join(", ")
+                },
+            ]);
+            t.add_row(vec![
+                "certificate".to_string(),
+                format!(
+                    "valid until {} ({} days)",
+                    yilian_node::identity::enroll::date(id.not_after),
+                    id.expires_in_days
+                ),
+            ]);
+        }
+        None => {
+            t.add_row(vec!["alliance".to_string(), "not enrolled".to_string()]);
+        }
+    }
+    t.add_row(vec![
+        "network".to_string(),
+        match (&s.network.listen, &s.network.disabled_reason) {
+            (Some(a), _) => format!("listening on {a} (UDP, QUIC)"),
+            (None, Some(r)) => format!("off: {r}"),
+            (None, None) => "off".to_string(),
+        },
+    ]);
+}
+
+pub(crate) async fn peer(dir: &Path, cmd: PeerCommand) -> Result<()> {
+    let (req, json) = match cmd {
+        PeerCommand::Add { addr } => (Request::PeerAdd { addr }, false),
+        PeerCommand::Remove { addr } => (Request::PeerRemove { addr }, false),
+        PeerCommand::List { json } => (Request::PeerList, json.json),
+    };
+    let mut conn = connect(dir).await?;
+    let resp = conn.call(req).await;
+    conn.close().await;
+    let Response::Peers(peers) = resp? else {
+        anyhow::bail!("the node answered with something else");
+    };
+    if json {
+        return output::json(&peers);
+    }
+    if peers.is_empty() {
+        output::line("no peers configured (yilian peer add --addr HOST:PORT)");
+    } else {
+        output::line(peer_table(&peers));
+    }
+    Ok(())
+}
+
+fn peer_table(peers: &[PeerStatus]) -> comfy_table::Table {
+    let mut t = output::table(&[
+        "peer address",
+        "state",
+        "facility",
+        "node",
+        "since / last seen",
+        "note",
+    ]);
+    for p in peers {
+        let state = match p.state {
+            PeerState::Connected => "connected",
+            PeerState::Connecting => "connecting",
+            PeerState::Waiting => "waiting",
+        };
+        let addr = match (&p.addr, &p.remote) {
+            (Some(a), _) => a.clone(),
+            (None, Some(r)) => format!("{r} (inbound)"),
+            _ => "-".into(),
+        };
+        let facility = p
+            .peer
+            .as_ref()
+            .map(|i| format!("{} {} ({})", i.facility, i.name, i.kind))
+            .unwrap_or_else(|| "-".into());
+        let node = p
+            .peer
+            .as_ref()
+            .map(|i| i.node_id.to_string()[..12].to_string())
+            .unwrap_or_else(|| "-".into());
+        let when = p
+            .connected_since_ms
+            .map(|t| format!("since {}", output::time(t)))
+            .or_else(|| {
+                p.last_seen_ms
+                    .map(|t| format!("last seen {}", output::time(t)))
+            })
+            .unwrap_or_else(|| "never".into());
+        let note = p
+            .last_error
+            .clone()
+            .map(|e| match p.next_attempt_ms {
+                Some(n) => format!("{e}; retry at {}", output::time(n)),
+                None => e,
+            })
+            .unwrap_or_default();
+        t.add_row(vec![addr, state.to_string(), facility, node, when, note]);
+    }
+    t
 }
 
 fn humanize_secs(s: u64) -> String {

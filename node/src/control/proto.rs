@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::FacilityConfig;
 use crate::documents::{DocInfo, DocKind};
+use crate::identity::cert::Role;
 use crate::ids::{FacilityCode, NodeId};
 use crate::storage::StoreStats;
+use crate::transport::{PeerIdentity, PeerStatus};
 
 /// The control protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -68,6 +70,23 @@ pub enum Request {
         /// The entry.
         text: String,
     },
+    /// Configured and connected peers.
+    PeerList,
+    /// Dial a peer (and remember it in the configuration).
+    PeerAdd {
+        /// `HOST:PORT`.
+        addr: String,
+    },
+    /// Stop dialing a peer (and forget it).
+    PeerRemove {
+        /// `HOST:PORT`.
+        addr: String,
+    },
+    /// Install a newer revocation list (PEM) and drop revoked peers.
+    CrlInstall {
+        /// The list, PEM.
+        pem: String,
+    },
 }
 
 /// What the node answers.
@@ -75,7 +94,7 @@ pub enum Request {
 #[non_exhaustive]
 pub enum Response {
     /// Answer to [`Request::Status`].
-    Status(StatusReport),
+    Status(Box<StatusReport>),
     /// Answer to [`Request::DocList`].
     Docs(Vec<DocInfo>),
     /// Answer to [`Request::DocShow`]: metadata and the content as JSON text.
@@ -94,6 +113,17 @@ pub enum Response {
     },
     /// A write was durably stored.
     Written(DocInfo),
+    /// Answer to [`Request::PeerList`], [`Request::PeerAdd`], [`Request::PeerRemove`].
+    Peers(Vec<PeerStatus>),
+    /// Answer to [`Request::CrlInstall`].
+    CrlInstalled {
+        /// The list's number.
+        number: u64,
+        /// Serials it revokes.
+        revoked: usize,
+        /// Live peers dropped because of it.
+        dropped: Vec<PeerIdentity>,
+    },
     /// The request failed; nothing was changed.
     Error {
         /// Class of failure.
@@ -132,6 +162,42 @@ pub struct StatusReport {
     pub uptime_secs: Option<u64>,
     /// Store figures.
     pub store: StoreStats,
+    /// The node's certificate; `None` until the node is enrolled.
+    pub identity: Option<IdentityReport>,
+    /// Networking.
+    pub network: NetworkReport,
+}
+
+/// The node's certificate, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityReport {
+    /// The alliance.
+    pub alliance: String,
+    /// Roles granted.
+    pub roles: Vec<Role>,
+    /// Certificate serial (hex).
+    pub serial: String,
+    /// Valid from (seconds since the Unix epoch).
+    pub not_before: i64,
+    /// Valid until (seconds since the Unix epoch).
+    pub not_after: i64,
+    /// Whole days left (negative once expired).
+    pub expires_in_days: i64,
+    /// A warning for the operator (expiry soon, expired, clock suspicious).
+    pub warning: Option<String>,
+}
+
+/// Networking, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkReport {
+    /// Whether the node is on the network.
+    pub enabled: bool,
+    /// Why not, if not.
+    pub disabled_reason: Option<String>,
+    /// The bound UDP address.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Peers.
+    pub peers: Vec<PeerStatus>,
 }
 
 /// Encodes a message with its version prefix.

@@ -1,7 +1,13 @@
-//! Who this node is: its key pair, the node id derived from it, and the Automerge actor id it
-//! writes with. The key is made once at `yilian init` and never leaves the data directory.
+//! Who this node is and whom it trusts: its key pair and the ids derived from it (`keys`), what
+//! a node certificate says (`cert`), the alliance CA kept offline by county IT (`ca`),
+//! enrollment requests and bundles (`enroll`), and the rustls configurations that enforce
+//! mutual TLS against the alliance CA and its revocation list (`tls`).
 
+pub mod ca;
+pub mod cert;
+pub mod enroll;
 mod keys;
+pub mod tls;
 
 pub use keys::{KeyError, NodeKey, actor_id, node_id_of, node_of_actor};
 

@@ -1,0 +1,78 @@
+//! The QUIC endpoint and its tuning. quinn's defaults suit 100 Mbit/s links; township links run
+//! at 100-300 kbit/s with 200-600 ms RTT, so the windows, initial RTT and timers here follow
+//! `../shared/design.md`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+
+use crate::identity::tls::{TlsError, TlsMaterial};
+
+/// Per-stream receive window.
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+/// Per-connection receive window.
+pub const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+/// RTT assumed before the first measurement.
+pub const INITIAL_RTT: Duration = Duration::from_millis(500);
+/// Keep-alive interval.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// Idle timeout.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Transport tuning shared by both directions.
+pub fn transport_config(mtu_discovery: bool) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(STREAM_WINDOW.into())
+        .receive_window(CONNECTION_WINDOW.into())
+        .send_window(CONNECTION_WINDOW as u64)
+        .initial_rtt(INITIAL_RTT)
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        .max_concurrent_bidi_streams(256u32.into())
+        .max_concurrent_uni_streams(16u32.into());
+    if let Ok(idle) = IDLE_TIMEOUT.try_into() {
+        t.max_idle_timeout(Some(idle));
+    }
+    if !mtu_discovery {
+        t.mtu_discovery_config(None);
+    }
+    t
+}
+
+/// The quinn server configuration for a node's TLS material.
+pub fn server_config(
+    tls: &TlsMaterial,
+    mtu_discovery: bool,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let crypto = QuicServerConfig::try_from(tls.server_config()?)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    cfg.transport_config(Arc::new(transport_config(mtu_discovery)));
+    Ok(cfg)
+}
+
+/// The quinn client configuration for a node's TLS material.
+pub fn client_config(
+    tls: &TlsMaterial,
+    mtu_discovery: bool,
+) -> Result<quinn::ClientConfig, TlsError> {
+    let crypto = QuicClientConfig::try_from(tls.client_config()?)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(Arc::new(transport_config(mtu_discovery)));
+    Ok(cfg)
+}
+
+/// Binds a server-and-client endpoint on `listen`.
+pub fn bind(
+    listen: SocketAddr,
+    tls: &TlsMaterial,
+    mtu_discovery: bool,
+) -> Result<quinn::Endpoint, std::io::Error> {
+    let server = server_config(tls, mtu_discovery).map_err(std::io::Error::other)?;
+    let client = client_config(tls, mtu_discovery).map_err(std::io::Error::other)?;
+    let mut ep = quinn::Endpoint::server(server, listen)?;
+    ep.set_default_client_config(client);
+    Ok(ep)
+}
