@@ -16,7 +16,7 @@ use crate::output::NodeRefused;
 pub(crate) enum Conn {
     Remote(ControlClient),
     Local {
-        service: Service,
+        service: Box<Service>,
         thread: worker::StoreThread,
     },
 }
@@ -56,7 +56,7 @@ pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
         dir.display()
     ));
     Ok(Conn::Local {
-        service: Service::new(ServiceParts {
+        service: Box::new(Service::new(ServiceParts {
             dir: dd,
             config: cfg,
             node_id: key.node_id(),
@@ -65,7 +65,7 @@ pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
             network: None,
             network_off: None,
             online: false,
-        }),
+        })),
         thread,
     })
 }
