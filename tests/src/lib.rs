@@ -7,6 +7,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The `yilian` binary of this workspace, built if it is missing.
+///
+/// `cargo test --workspace` builds it before any test runs. When running only this crate's
+/// tests (`cargo test -p yilian-tests`), build it first (`cargo build -p yilian`): a stale
+/// binary is not rebuilt from here, because cargo holds its build lock while tests run.
 pub fn yilian_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -197,7 +201,9 @@ impl Drop for NodeProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_file(&self.log);
+        if std::env::var_os("YILIAN_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -222,4 +228,151 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("yl-")
         .tempdir()
         .expect("tempdir")
+}
+
+/// Waits until `f` holds, polling; panics with `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// An alliance CA in a temporary directory, driven through the real CLI.
+pub struct Alliance {
+    /// The CA directory.
+    pub ca: PathBuf,
+    /// Where node directories go.
+    pub root: PathBuf,
+}
+
+impl Alliance {
+    /// `yilian ca init` in `root/ca`.
+    pub fn new(root: &Path, name: &str) -> Alliance {
+        let ca = root.join("ca");
+        ok(&ca, &["ca", "init", "--alliance", name]);
+        Alliance {
+            ca,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Initialises a node listening on an ephemeral loopback port and enrolls it through the
+    /// CLI (request, issue with `roles`, install). Returns its data directory.
+    pub fn node(&self, code: &str, kind: &str, roles: &str) -> PathBuf {
+        let dir = self.root.join(code.to_lowercase());
+        ok(
+            &dir,
+            &[
+                "init",
+                "--facility",
+                code,
+                "--name",
+                &format!("{code} facility"),
+                "--kind",
+                kind,
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        );
+        let req = self.root.join(format!("{code}.req"));
+        let bundle = self.root.join(format!("{code}.bundle"));
+        ok(&dir, &["enroll", "request", "--out", req.to_str().unwrap()]);
+        let mut args = vec![
+            "ca",
+            "issue",
+            "--ca",
+            self.ca.to_str().unwrap(),
+            "--request",
+            req.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ];
+        if !roles.is_empty() {
+            args.extend(["--roles", roles]);
+        }
+        ok(&dir, &args);
+        ok(&dir, &["enroll", "install", bundle.to_str().unwrap()]);
+        dir
+    }
+}
+
+/// The UDP address a running node listens on, from `yilian status --json`.
+pub fn node_addr(dir: &Path) -> std::net::SocketAddr {
+    let s = json(dir, &["status", "--json"]);
+    s["network"]["listen"]
+        .as_str()
+        .unwrap_or_else(|| panic!("node has no network: {s}"))
+        .parse()
+        .expect("socket address")
+}
+
+/// The peers of a running node, from `yilian peer list --json`.
+pub fn peers(dir: &Path) -> Vec<serde_json::Value> {
+    json(dir, &["peer", "list", "--json"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether a node lists `facility` as a connected peer.
+pub fn connected_to(dir: &Path, facility: &str) -> bool {
+    peers(dir)
+        .iter()
+        .any(|p| p["state"] == "connected" && p["peer"]["facility"] == facility)
+}
+
+/// Dials `addr` with a raw QUIC client using `cfg` (ALPN and server name set here) and
+/// reports how the attempt ended: `Ok(())` if the connection stayed up for `hold`, otherwise
+/// the error or close reason.
+pub async fn quic_attempt(
+    addr: std::net::SocketAddr,
+    mut cfg: rustls::ClientConfig,
+    hold: Duration,
+) -> Result<(), String> {
+    cfg.alpn_protocols = vec![yilian_node::identity::tls::ALPN.to_vec()];
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(cfg).map_err(|e| e.to_string())?;
+    let client = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).map_err(|e| e.to_string())?;
+    let conn = ep
+        .connect_with(client, addr, yilian_node::identity::cert::NODE_SAN)
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = tokio::time::timeout(hold, conn.closed()).await;
+    ep.close(0u32.into(), b"done");
+    match outcome {
+        Err(_) => Ok(()),
+        Ok(reason) => Err(reason.to_string()),
+    }
+}
+
+/// A rustls client configuration (ring, TLS 1.3) that trusts `ca_pem` and presents
+/// `client` (certificate PEM and PKCS#8 key DER) if given.
+pub fn client_tls(ca_pem: &str, client: Option<(&str, Vec<u8>)>) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots);
+    match client {
+        None => b.with_no_client_auth(),
+        Some((cert_pem, key_der)) => b
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+            )
+            .unwrap(),
+    }
 }

@@ -416,3 +416,104 @@ pub(crate) fn pem_der(pem: &str, what: &Path) -> Result<Vec<u8>, CaError> {
         .map(|c| c.as_ref().to_vec())
         .map_err(|e| CaError::Invalid(format!("{}: not a PEM certificate ({e})", what.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FacilityConfig, FacilityKind};
+    use crate::identity::NodeKey;
+    use crate::identity::cert::{parse_crl, parse_node_cert};
+    use crate::identity::enroll::make_request;
+
+    fn request(code: &str) -> (NodeKey, EnrollmentRequest) {
+        let key = NodeKey::generate().unwrap();
+        let fac = FacilityConfig {
+            code: code.parse().unwrap(),
+            name: "卫生院".into(),
+            kind: FacilityKind::TownshipCenter,
+        };
+        let req = make_request(&key, &fac).unwrap();
+        (key, req)
+    }
+
+    fn der(pem: &str) -> Vec<u8> {
+        pem_der(pem, Path::new("test")).unwrap()
+    }
+
+    #[test]
+    fn issued_certificates_carry_the_identity_and_revocation_lists_grow() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = Ca::init(&dir.path().join("ca"), "测试医共体").unwrap();
+        assert!(
+            Ca::init(&dir.path().join("ca"), "again").is_err(),
+            "overwrote a CA"
+        );
+        let (key, req) = request("TC-05");
+        let bundle = ca
+            .issue(
+                &req,
+                &[Role::Pharmacy, Role::Pharmacy],
+                Validity::days_from_now(10),
+            )
+            .unwrap();
+        let info = parse_node_cert(&der(&bundle.cert_pem)).unwrap();
+        assert_eq!(info.claims.node, key.node_id());
+        assert_eq!(info.claims.facility.as_str(), "TC-05");
+        assert_eq!(info.claims.alliance, "测试医共体");
+        assert_eq!(info.claims.roles, vec![Role::Pharmacy]);
+        assert!(
+            crate::identity::cert::signed_by(&der(&bundle.cert_pem), &der(ca.cert_pem())).unwrap()
+        );
+
+        let first = parse_crl(&crl_der(&ca), &der(ca.cert_pem())).unwrap();
+        assert!(first.revoked.is_empty());
+        assert_eq!(ca.revoke(key.node_id()).unwrap(), 1);
+        assert_eq!(ca.revoke(key.node_id()).unwrap(), 0, "already revoked");
+        let second = parse_crl(&crl_der(&ca), &der(ca.cert_pem())).unwrap();
+        assert!(second.number > first.number);
+        assert_eq!(second.revoked, vec![info.serial.clone()]);
+
+        // The ledger survives reopening.
+        let reopened = Ca::open(&dir.path().join("ca")).unwrap();
+        assert_eq!(reopened.ledger().issued.len(), 1);
+        assert!(reopened.ledger().issued[0].revoked_at.is_some());
+        assert!(
+            ca.revoke(crate::ids::NodeId([9; 16])).is_err(),
+            "revoked an unknown node"
+        );
+    }
+
+    fn crl_der(ca: &Ca) -> Vec<u8> {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateRevocationListDer::from_pem_slice(
+            ca.crl_pem().unwrap().as_bytes(),
+        )
+        .unwrap()
+        .as_ref()
+        .to_vec()
+    }
+
+    #[test]
+    fn a_request_whose_claimed_node_is_not_its_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = Ca::init(dir.path(), "A").unwrap();
+        let (_, mut req) = request("TC-06");
+        req.node_id = crate::ids::NodeId([1; 16]);
+        let err = ca
+            .issue(&req, &[], Validity::days_from_now(10))
+            .unwrap_err();
+        assert!(err.to_string().contains("signed by node"), "{err}");
+        let (_, mut req) = request("TC-06");
+        req.csr_pem = req.csr_pem.replace('A', "B");
+        assert!(ca.issue(&req, &[], Validity::days_from_now(10)).is_err());
+    }
+
+    #[test]
+    fn refusal_reasons_are_explained_in_plain_words() {
+        use crate::transport::manager::explain;
+        assert!(explain("invalid peer certificate: UnknownIssuer").contains("alliance's CA"));
+        assert!(explain("invalid peer certificate: Revoked").contains("revoked"));
+        assert!(explain("certificate expired: verification time").contains("expired"));
+        assert!(explain("peer sent no certificates").contains("no certificate"));
+    }
+}

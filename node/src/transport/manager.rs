@@ -528,7 +528,10 @@ async fn accept_loop(inner: Arc<Inner>) {
             drop(permit);
             match result {
                 Err(_) => tracing::warn!(%remote, "peer refused: handshake not completed in time"),
-                Ok(Err(e)) => tracing::warn!(%remote, reason = %e, "peer refused during handshake"),
+                Ok(Err(e)) => {
+                    let detail = e.to_string();
+                    tracing::warn!(%remote, reason = explain(&detail), %detail, "peer refused during handshake")
+                }
                 Ok(Ok(conn)) => match peer::authorize(&conn, &inner.alliance, inner.me) {
                     Ok(peer) => {
                         inner.register(conn, peer, false);
@@ -540,6 +543,28 @@ async fn accept_loop(inner: Arc<Inner>) {
                 },
             }
         });
+    }
+}
+
+/// A plain-language reason for a failed handshake, for the operator reading the log.
+pub fn explain(detail: &str) -> &'static str {
+    let d = detail.to_ascii_lowercase();
+    if d.contains("unknownissuer") || d.contains("badsignature") {
+        "its certificate is not issued by this alliance's CA"
+    } else if d.contains("expired") {
+        "its certificate has expired (or a clock is wrong)"
+    } else if d.contains("notvalidyet") || d.contains("not valid yet") {
+        "its certificate is not valid yet: check the clocks of both machines"
+    } else if d.contains("revoked") {
+        "its certificate has been revoked by the alliance"
+    } else if d.contains("no certificates") {
+        "it presented no certificate"
+    } else if d.contains("no_application_protocol") || d.contains("error 120") {
+        "it does not speak yilian/1"
+    } else if d.contains("timed out") {
+        "the handshake timed out"
+    } else {
+        "the TLS handshake failed"
     }
 }
 
