@@ -16,6 +16,7 @@
 //! | [`framing`] | length-prefixed frames with size and time limits |
 //! | [`storage`] | the redb store: snapshots + increments, change sequence, cache, storage thread |
 //! | [`transport`] | QUIC endpoint, mutual TLS peers, connection manager |
+//! | [`sync`] | the sync protocol: frames, sans-IO session, store operations, driver |
 //! | [`control`] | the control socket: protocol messages, framing, server, client |
 //! | [`service`] | what each control request does, against the store |
 //! | [`daemon`] | the node process: start-up, serving, clean shutdown |
@@ -32,6 +33,7 @@ pub mod identity;
 pub mod ids;
 pub mod service;
 pub mod storage;
+pub mod sync;
 pub mod transport;
 
 /// The version of this build.

@@ -50,6 +50,10 @@ impl DocCache {
         self.docs.pop(id);
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.docs.cap().get()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.docs.len()
     }

@@ -20,7 +20,10 @@ pub mod tables;
 pub mod worker;
 
 pub use error::StoreError;
-pub use store::{Batch, MAX_DOC_BYTES, MIN_COMPACT_BYTES, Store, StoreOptions, StoreStats};
+pub use store::{
+    Applied, Batch, ChangeEvent, Checkpoint, MAX_DOC_BYTES, MIN_COMPACT_BYTES, Store, StoreOptions,
+    StoreStats, load_untrusted,
+};
 pub use worker::StoreHandle;
 
 #[cfg(test)]

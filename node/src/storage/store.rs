@@ -6,13 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::cache::DocCache;
 use super::error::StoreError;
-use super::tables::{self, CHANGES, DOCS, DocRecord, INCREMENTS, KIND_COUNTS, META, SNAPSHOTS};
+use super::tables::{
+    self, CHANGES, DOCS, DocRecord, INCREMENTS, KIND_COUNTS, META, PEER_CHECKPOINTS, PEER_HEADS,
+    PEER_STORES, SNAPSHOTS,
+};
 use crate::documents::{self, Audience, DocInfo, DocKind};
 use crate::identity::actor_id;
 use crate::ids::{DocId, MIN_PREFIX, NodeId};
@@ -72,6 +75,8 @@ pub struct Store {
     store_id: [u8; 16],
     needs_reopen: bool,
     compact_min_bytes: u64,
+    node: NodeId,
+    pending_identity: Option<([u8; 16], [u8; 8])>,
 }
 
 impl std::fmt::Debug for Store {
@@ -164,6 +169,8 @@ impl Store {
             store_id,
             needs_reopen: false,
             compact_min_bytes: opts.compact_min_bytes,
+            node,
+            pending_identity: None,
         })
     }
 
@@ -180,6 +187,12 @@ impl Store {
     /// Starts a batch: one write transaction for every operation until [`Batch::commit`].
     /// Reopens the database first if an earlier write failed on the disk.
     pub fn batch(&mut self) -> Result<Batch<'_>, StoreError> {
+        if let Some((store_id, incarnation)) = self.pending_identity.take() {
+            self.store_id = store_id;
+            self.actor = actor_id(self.node, incarnation);
+            // Loaded documents carry the old actor id.
+            self.cache = DocCache::new(self.cache.capacity());
+        }
         if self.needs_reopen || self.db.is_none() {
             self.db = None; // release the file before opening it again
             let db = open_db(&self.path, false)?;
@@ -196,9 +209,11 @@ impl Store {
             store_id: self.store_id,
             path: &self.path,
             needs_reopen: &mut self.needs_reopen,
+            pending_identity: &mut self.pending_identity,
             compact_min_bytes: self.compact_min_bytes,
             dirty: false,
             touched: Vec::new(),
+            changed: Vec::new(),
         })
     }
 }
@@ -212,21 +227,56 @@ pub struct Batch<'s> {
     store_id: [u8; 16],
     path: &'s Path,
     needs_reopen: &'s mut bool,
+    pending_identity: &'s mut Option<([u8; 16], [u8; 8])>,
     compact_min_bytes: u64,
     dirty: bool,
     touched: Vec<DocId>,
+    changed: Vec<ChangeEvent>,
+}
+
+/// A document that changed in a committed batch, at its new place in the change sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// Its new sequence number.
+    pub seq: u64,
+    /// The document.
+    pub doc: DocId,
+}
+
+/// A peer's position in its own change sequence that this node holds everything up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The peer store the sequence numbers belong to.
+    pub store_id: [u8; 16],
+    /// Everything up to and including this sequence number is here.
+    pub seq: u64,
+}
+
+/// What happened to bytes from a peer applied to a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied and stored (or nothing new); the document's heads now.
+    Stored {
+        /// Heads after applying.
+        heads: Vec<ChangeHash>,
+        /// Whether anything new was stored.
+        changed: bool,
+    },
+    /// The bytes depend on changes this node lacks; nothing was stored.
+    MissingDeps,
 }
 
 impl Batch<'_> {
     /// Commits durably (or does nothing if the batch wrote nothing). On failure every document
     /// touched by the batch is dropped from the cache so memory never runs ahead of the disk.
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(self) -> Result<Vec<ChangeEvent>, StoreError> {
         let Batch {
             txn,
             cache,
             needs_reopen,
             dirty,
             touched,
+            changed,
             ..
         } = self;
         let result = if dirty {
@@ -242,7 +292,7 @@ impl Batch<'_> {
                 *needs_reopen = true;
             }
         }
-        result
+        result.map(|()| changed)
     }
 
     /// Rolls the batch back, dropping touched documents from the cache.
@@ -527,7 +577,191 @@ impl Batch<'_> {
         }
         changes.insert(seq, id.0)?;
         rec.seq = seq;
+        self.changed.push(ChangeEvent { seq, doc: id });
         Ok(())
+    }
+
+    /// Gives the store a new store id and a new actor id (from the next batch on): for a store
+    /// found to be restored from an older backup, so that peers treat it as reset and it never
+    /// writes a change number it already used before the backup was taken.
+    pub fn reincarnate(&mut self) -> Result<(), StoreError> {
+        let store_id: [u8; 16] = crate::identity::random_bytes();
+        let incarnation: [u8; 8] = crate::identity::random_bytes();
+        let mut meta = self.txn.open_table(META)?;
+        meta.insert("store_id", store_id.as_slice())?;
+        meta.insert("incarnation", incarnation.as_slice())?;
+        self.dirty = true;
+        *self.pending_identity = Some((store_id, incarnation));
+        Ok(())
+    }
+
+    /// The last sequence number used in the local change sequence.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get("next_seq")?
+            .map(|v| tables::be_u64(v.value()))
+            .unwrap_or(1)
+            .saturating_sub(1))
+    }
+
+    /// Heads `peer` is known to hold for `doc` (only those this node also has).
+    pub fn peer_heads(
+        &mut self,
+        peer: &NodeId,
+        doc: &DocId,
+    ) -> Result<Vec<ChangeHash>, StoreError> {
+        let raw = self
+            .txn
+            .open_table(PEER_HEADS)?
+            .get((peer.0, doc.0))?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        Ok(raw
+            .chunks_exact(32)
+            .filter_map(|c| ChangeHash::try_from(c).ok())
+            .collect())
+    }
+
+    /// Records the heads `peer` is known to hold for `doc`.
+    pub fn set_peer_heads(
+        &mut self,
+        peer: &NodeId,
+        doc: &DocId,
+        heads: &[ChangeHash],
+    ) -> Result<(), StoreError> {
+        let mut raw = Vec::with_capacity(heads.len() * 32);
+        for h in heads {
+            raw.extend_from_slice(&h.0);
+        }
+        self.dirty = true;
+        self.txn
+            .open_table(PEER_HEADS)?
+            .insert((peer.0, doc.0), raw.as_slice())?;
+        Ok(())
+    }
+
+    /// Forgets everything known about what `peer` holds (its store was reset).
+    pub fn forget_peer(&mut self, peer: &NodeId) -> Result<(), StoreError> {
+        self.dirty = true;
+        let mut t = self.txn.open_table(PEER_HEADS)?;
+        let keys: Vec<([u8; 16], [u8; 16])> = t
+            .range((peer.0, [0u8; 16])..=(peer.0, [0xffu8; 16]))?
+            .map(|r| r.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for k in keys {
+            t.remove(k)?;
+        }
+        self.txn.open_table(PEER_CHECKPOINTS)?.remove(peer.0)?;
+        Ok(())
+    }
+
+    /// The receiver-held checkpoint for `peer`'s change sequence.
+    pub fn peer_checkpoint(&self, peer: &NodeId) -> Result<Option<Checkpoint>, StoreError> {
+        let t = self.txn.open_table(PEER_CHECKPOINTS)?;
+        let v = t.get(peer.0)?;
+        Ok(v.and_then(|v| {
+            let b = v.value();
+            let store_id: [u8; 16] = b.get(..16)?.try_into().ok()?;
+            let seq = tables::be_u64(b.get(16..24)?);
+            Some(Checkpoint { store_id, seq })
+        }))
+    }
+
+    /// Records the receiver-held checkpoint for `peer`. Call only once the data it describes
+    /// is in this batch or an earlier one.
+    pub fn set_peer_checkpoint(&mut self, peer: &NodeId, cp: Checkpoint) -> Result<(), StoreError> {
+        let mut raw = cp.store_id.to_vec();
+        raw.extend_from_slice(&cp.seq.to_be_bytes());
+        self.dirty = true;
+        self.txn
+            .open_table(PEER_CHECKPOINTS)?
+            .insert(peer.0, raw.as_slice())?;
+        Ok(())
+    }
+
+    /// The store id `peer` had when last seen.
+    pub fn peer_store(&self, peer: &NodeId) -> Result<Option<[u8; 16]>, StoreError> {
+        Ok(self
+            .txn
+            .open_table(PEER_STORES)?
+            .get(peer.0)?
+            .map(|v| v.value()))
+    }
+
+    /// Records the store id `peer` has now.
+    pub fn set_peer_store(&mut self, peer: &NodeId, store: [u8; 16]) -> Result<(), StoreError> {
+        self.dirty = true;
+        self.txn.open_table(PEER_STORES)?.insert(peer.0, store)?;
+        Ok(())
+    }
+
+    /// The changes of `doc` after `heads` (heads this node lacks are ignored), or the whole
+    /// document when none of `heads` is known here; with the document's current heads and
+    /// whether the bytes are the whole document.
+    pub fn changes_after(
+        &mut self,
+        doc: &DocId,
+        heads: &[ChangeHash],
+    ) -> Result<(Vec<u8>, Vec<ChangeHash>, bool), StoreError> {
+        self.read(doc, |d| {
+            let now = d.get_heads();
+            let known: Vec<ChangeHash> = heads
+                .iter()
+                .filter(|h| d.get_change_meta_by_hash(h).is_some())
+                .copied()
+                .collect();
+            if known.is_empty() {
+                (d.save(), now, true)
+            } else {
+                (d.save_after(&known), now, false)
+            }
+        })
+    }
+
+    /// Applies bytes from a peer (changes or a whole document) to an existing document and
+    /// stores what is new. Bytes that Automerge rejects, or that panic inside it, leave the
+    /// stored document untouched. Bytes that depend on changes this node lacks store nothing.
+    pub fn apply_remote(&mut self, doc: &DocId, bytes: &[u8]) -> Result<Applied, StoreError> {
+        let before = self.load(doc)?.get_heads();
+        let d = self.load(doc)?;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            d.load_incremental(bytes).map(|_| d.get_missing_deps(&[]))
+        }));
+        let missing = match outcome {
+            Ok(Ok(missing)) => missing,
+            Ok(Err(e)) => {
+                self.cache.evict(doc);
+                return Err(StoreError::InvalidDocument(format!(
+                    "changes rejected: {e}"
+                )));
+            }
+            Err(p) => {
+                self.cache.evict(doc);
+                return Err(StoreError::InvalidDocument(format!(
+                    "changes rejected: {}",
+                    panic_text(&p)
+                )));
+            }
+        };
+        if !missing.is_empty() {
+            // Queued changes live only in memory; drop them with the cached copy.
+            self.cache.evict(doc);
+            return Ok(Applied::MissingDeps);
+        }
+        let heads = d.get_heads();
+        if heads == before {
+            return Ok(Applied::Stored {
+                heads,
+                changed: false,
+            });
+        }
+        self.persist_change(doc, &before)?;
+        Ok(Applied::Stored {
+            heads,
+            changed: true,
+        })
     }
 
     /// Documents, optionally of one kind, in id order.
@@ -593,7 +827,7 @@ impl Batch<'_> {
 
 /// Loads bytes from outside (a file or a peer), turning any failure, even a panic inside
 /// Automerge, into an error.
-pub(crate) fn load_untrusted(bytes: &[u8]) -> Result<Automerge, StoreError> {
+pub fn load_untrusted(bytes: &[u8]) -> Result<Automerge, StoreError> {
     match std::panic::catch_unwind(|| Automerge::load(bytes)) {
         Ok(Ok(doc)) => Ok(doc),
         Ok(Err(e)) => Err(StoreError::InvalidDocument(format!(

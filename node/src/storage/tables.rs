@@ -10,6 +10,9 @@
 //! | `increments_v1` | (doc id, increment number u32) | Automerge change bytes (`save_after`) appended since the snapshot |
 //! | `changes_v1` | seq u64 | doc id: the local change sequence, one entry per document at its latest seq |
 //! | `kind_counts_v1` | kind name `&str` | number of documents of that kind (u64) |
+//! | `peer_heads_v1` | (peer node id, doc id) | heads (n x 32 bytes) this node knows the peer durably holds |
+//! | `peer_checkpoints_v1` | peer node id | 16-byte peer store id + u64 BE seq: every change of that peer store up to seq is here (receiver-held checkpoint) |
+//! | `peer_stores_v1` | peer node id | the peer's store id when last seen (a change means the peer's store was reset) |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -30,9 +33,18 @@ pub(crate) const INCREMENTS: TableDefinition<([u8; 16], u32), &[u8]> =
 pub(crate) const CHANGES: TableDefinition<u64, [u8; 16]> = TableDefinition::new("changes_v1");
 /// Document counts per kind.
 pub(crate) const KIND_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("kind_counts_v1");
+/// Heads a peer is known to hold, per document.
+pub(crate) const PEER_HEADS: TableDefinition<([u8; 16], [u8; 16]), &[u8]> =
+    TableDefinition::new("peer_heads_v1");
+/// Receiver-held checkpoints: how far into each peer's change sequence this node has everything.
+pub(crate) const PEER_CHECKPOINTS: TableDefinition<[u8; 16], &[u8]> =
+    TableDefinition::new("peer_checkpoints_v1");
+/// Each peer's store id when last seen.
+pub(crate) const PEER_STORES: TableDefinition<[u8; 16], [u8; 16]> =
+    TableDefinition::new("peer_stores_v1");
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What `docs_v1` holds for each document (postcard-encoded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +91,16 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         }),
         Some(v) if v == SCHEMA_VERSION => Ok(()),
-        // Version 0 (nothing yet) -> 1: create every table and the store's identity.
+        // Version 1 -> 2: the sync tables.
+        Some(1) => {
+            let wtx = db.begin_write()?;
+            create_sync_tables(&wtx)?;
+            wtx.open_table(META)?
+                .insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
+            wtx.commit()?;
+            Ok(())
+        }
+        // Version 0 (nothing yet) -> current: create every table and the store's identity.
         _ => {
             let wtx = db.begin_write()?;
             {
@@ -89,6 +110,7 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
                 wtx.open_table(INCREMENTS)?;
                 wtx.open_table(CHANGES)?;
                 wtx.open_table(KIND_COUNTS)?;
+                create_sync_tables(&wtx)?;
                 meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
                 if meta.get("store_id")?.is_none() {
                     let id: [u8; 16] = crate::identity::random_bytes();
@@ -102,6 +124,13 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             Ok(())
         }
     }
+}
+
+fn create_sync_tables(wtx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    wtx.open_table(PEER_HEADS)?;
+    wtx.open_table(PEER_CHECKPOINTS)?;
+    wtx.open_table(PEER_STORES)?;
+    Ok(())
 }
 
 pub(crate) fn be_u32(b: &[u8]) -> u32 {

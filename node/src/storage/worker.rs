@@ -8,16 +8,20 @@
 use std::panic::AssertUnwindSafe;
 use std::thread::JoinHandle;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::error::StoreError;
-use super::store::{Batch, Store, panic_text};
+use super::store::{Batch, ChangeEvent, Store, panic_text};
 
 /// Jobs waiting for the storage thread before senders wait (backpressure).
 pub const QUEUE_CAPACITY: usize = 1024;
 
 /// Most jobs committed in one transaction.
 pub const MAX_BATCH: usize = 256;
+
+/// Change notifications buffered per subscriber; a subscriber that falls further behind is
+/// told it lagged (and rescans the change sequence) instead of slowing the store down.
+pub const CHANGE_EVENTS_CAPACITY: usize = 4096;
 
 type Completion = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 /// A queued operation: given the batch (or `None` when no batch could be started), it runs and
@@ -28,6 +32,7 @@ type Job = Box<dyn for<'a, 'b> FnOnce(Option<&'a mut Batch<'b>>) -> Completion +
 #[derive(Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Job>,
+    events: broadcast::Sender<ChangeEvent>,
 }
 
 impl std::fmt::Debug for StoreHandle {
@@ -54,15 +59,17 @@ impl StoreThread {
 /// Starts the storage thread for an open store.
 pub fn spawn(store: Store) -> (StoreHandle, StoreThread) {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (events, _) = broadcast::channel(CHANGE_EVENTS_CAPACITY);
+    let publish = events.clone();
     let join = std::thread::Builder::new()
         .name("yilian-store".into())
-        .spawn(move || run(store, rx))
+        .spawn(move || run(store, rx, publish))
         .map_err(|e| tracing::error!(error = %e, "cannot start the storage thread"));
     match join {
-        Ok(join) => (StoreHandle { tx }, StoreThread { join }),
+        Ok(join) => (StoreHandle { tx, events }, StoreThread { join }),
         // Without a thread the handle's receiver is gone: every call answers `Closed`.
         Err(()) => (
-            StoreHandle { tx },
+            StoreHandle { tx, events },
             StoreThread {
                 join: std::thread::spawn(|| {}),
             },
@@ -70,7 +77,7 @@ pub fn spawn(store: Store) -> (StoreHandle, StoreThread) {
     }
 }
 
-fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
+fn run(mut store: Store, mut rx: mpsc::Receiver<Job>, events: broadcast::Sender<ChangeEvent>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
@@ -116,11 +123,45 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Job>) {
         for done in completions {
             done(result.as_ref().map(|_| ()));
         }
+        if let Ok(changed) = result {
+            for e in changed {
+                // No subscriber is fine.
+                let _ = events.send(e);
+            }
+        }
     }
     tracing::debug!("storage thread stopped");
 }
 
 impl StoreHandle {
+    /// Notifications of every committed document change, in commit order.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Queues `op` (waiting only for queue space) and calls `done` with its result on the
+    /// storage thread once the batch is durably committed. Operations submitted one after
+    /// another run in that order. `done` must not block.
+    pub async fn submit<R, F, D>(&self, op: F, done: D) -> Result<(), StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> Result<R, StoreError> + Send + 'static,
+        D: FnOnce(Result<R, StoreError>) + Send + 'static,
+    {
+        let job: Job = Box::new(move |batch: Option<&mut Batch<'_>>| {
+            let out = batch.map(op);
+            Box::new(move |committed: Result<(), &StoreError>| {
+                done(match (out, committed) {
+                    (Some(Err(e)), _) => Err(e),
+                    (_, Err(e)) => Err(e.clone()),
+                    (Some(Ok(r)), Ok(())) => Ok(r),
+                    (None, Ok(())) => Err(StoreError::Closed),
+                })
+            }) as Completion
+        });
+        self.tx.send(job).await.map_err(|_| StoreError::Closed)
+    }
+
     /// Runs `op` on the storage thread inside a batch and returns its result once the batch
     /// is durably committed. An operation that fails does not write; a commit that fails
     /// fails every operation in the batch.

@@ -94,6 +94,8 @@ pub struct Established {
     pub peer: PeerIdentity,
     /// The connection.
     pub conn: quinn::Connection,
+    /// Whether this node dialed it (the dialer opens the sync stream).
+    pub outbound: bool,
 }
 
 struct Live {
@@ -402,6 +404,7 @@ impl Inner {
                 .try_send(Established {
                     peer,
                     conn: conn.clone(),
+                    outbound,
                 })
                 .is_err()
         });

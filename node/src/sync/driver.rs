@@ -1,0 +1,421 @@
+//! The tokio/quinn layer of sync: it only moves bytes. For every authenticated connection it
+//! opens (dialer) or accepts (listener) one bidirectional stream, runs a [`Session`] over it,
+//! executes the session's store operations on the storage thread in order, feeds local change
+//! notifications in, and keeps per-peer figures for `yilian status`. A reader task and a writer
+//! task keep reading independent of writing, so two busy peers never wait on each other.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+
+use super::ops::{self, OpContext, OpResult, StoreOp};
+use super::proto::{Frame, MAX_FRAME};
+use super::session::{Effect, IDLE_LIMIT, LocalSummary, Session, SessionEvent};
+use crate::config::FacilityKind;
+use crate::documents::now_ms;
+use crate::framing::{self, FrameError};
+use crate::ids::{FacilityCode, NodeId};
+use crate::storage::{StoreError, StoreHandle};
+use crate::transport::manager::Established;
+use crate::transport::{PeerIdentity, close};
+
+/// Frames queued for the writer task.
+pub const WRITER_CAPACITY: usize = 1024;
+/// Frames read ahead of the session.
+pub const READER_CAPACITY: usize = 64;
+/// Store results waiting for the session (bounded by the in-flight limits).
+pub const RESULTS_CAPACITY: usize = 4096;
+/// How long a frame may take to arrive once started (8 MiB at 256 kbit/s takes ~4.5 min).
+pub const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the listener waits for the dialer to open the sync stream.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a session is told the time.
+pub const TICK: Duration = Duration::from_secs(5);
+
+/// One peer's sync figures, for `yilian status` and `yilian sync wait`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSyncStatus {
+    /// The peer.
+    pub node_id: NodeId,
+    /// Its facility.
+    pub facility: FacilityCode,
+    /// A session is running now.
+    pub connected: bool,
+    /// When the current or last session started (ms since the Unix epoch).
+    pub session_started_ms: u64,
+    /// When both directions were last settled (ms since the Unix epoch).
+    pub last_synced_ms: Option<u64>,
+    /// Both directions are settled now.
+    pub caught_up: bool,
+    /// Documents pushed to the peer (this session).
+    pub docs_sent: u64,
+    /// Documents received from the peer that changed something here (this session).
+    pub docs_received: u64,
+    /// Bytes written to the sync stream (this session).
+    pub bytes_sent: u64,
+    /// Bytes read from the sync stream (this session).
+    pub bytes_received: u64,
+    /// Documents waiting to be settled with the peer (scanned, not yet acknowledged).
+    pub backlog: u64,
+    /// Whether this node's whole change sequence has been checked for the peer.
+    pub scan_complete: bool,
+    /// The peer's last change-sequence number.
+    pub peer_last_seq: u64,
+    /// How far into the peer's change sequence this node has everything.
+    pub incoming_checkpoint: u64,
+    /// Pushes refused either way (this session).
+    pub refused: u64,
+    /// Why the last session ended, if it did.
+    pub last_error: Option<String>,
+}
+
+struct Inner {
+    store: StoreHandle,
+    facility: FacilityCode,
+    kind: FacilityKind,
+    status: Mutex<HashMap<NodeId, PeerSyncStatus>>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+/// Runs a sync session for every connection the transport announces.
+#[derive(Clone)]
+pub struct SyncManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SyncManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncManager")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SyncManager {
+    /// Starts serving sessions for the connections announced on `events`.
+    pub fn spawn(
+        store: StoreHandle,
+        facility: FacilityCode,
+        kind: FacilityKind,
+        mut events: mpsc::Receiver<Established>,
+    ) -> SyncManager {
+        let mgr = SyncManager {
+            inner: Arc::new(Inner {
+                store,
+                facility,
+                kind,
+                status: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(JoinSet::new()),
+            }),
+        };
+        let inner = mgr.inner.clone();
+        lock(&mgr.inner.tasks).spawn(async move {
+            // Sessions by peer: a new connection to the same peer replaces the old session.
+            let mut running: HashMap<NodeId, tokio::task::AbortHandle> = HashMap::new();
+            while let Some(est) = events.recv().await {
+                let node = est.peer.node_id;
+                if let Some(old) = running.remove(&node) {
+                    old.abort();
+                }
+                let task_inner = inner.clone();
+                let handle = lock(&inner.tasks).spawn(async move {
+                    run_session(task_inner, est).await;
+                });
+                running.insert(node, handle);
+                running.retain(|_, h| !h.is_finished());
+            }
+        });
+        mgr
+    }
+
+    /// Figures for every peer seen since start.
+    pub fn status(&self) -> Vec<PeerSyncStatus> {
+        let mut v: Vec<_> = lock(&self.inner.status).values().cloned().collect();
+        v.sort_by(|a, b| a.facility.cmp(&b.facility));
+        v
+    }
+
+    /// Stops every session (the connections are closed by the transport).
+    pub async fn shutdown(&self) {
+        let mut tasks = std::mem::take(&mut *lock(&self.inner.tasks));
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Inner {
+    fn update(&self, peer: &PeerIdentity, f: impl FnOnce(&mut PeerSyncStatus)) {
+        let mut st = lock(&self.status);
+        let entry = st.entry(peer.node_id).or_insert_with(|| PeerSyncStatus {
+            node_id: peer.node_id,
+            facility: peer.facility.clone(),
+            connected: false,
+            session_started_ms: 0,
+            last_synced_ms: None,
+            caught_up: false,
+            docs_sent: 0,
+            docs_received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            backlog: 0,
+            scan_complete: false,
+            peer_last_seq: 0,
+            incoming_checkpoint: 0,
+            refused: 0,
+            last_error: None,
+        });
+        f(entry);
+    }
+}
+
+async fn run_session(inner: Arc<Inner>, est: Established) {
+    let peer = est.peer.clone();
+    inner.update(&peer, |s| {
+        s.connected = true;
+        s.session_started_ms = now_ms();
+        s.caught_up = false;
+        s.docs_sent = 0;
+        s.docs_received = 0;
+        s.bytes_sent = 0;
+        s.bytes_received = 0;
+        s.refused = 0;
+        s.last_error = None;
+    });
+    let reason = match session(&inner, &est).await {
+        Ok(()) => "connection closed".to_string(),
+        Err(reason) => reason,
+    };
+    tracing::info!(peer = %peer.node_id, facility = %peer.facility, %reason, "sync session ended");
+    inner.update(&peer, |s| {
+        s.connected = false;
+        s.caught_up = false;
+        s.last_error = Some(reason);
+    });
+}
+
+async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
+    let conn = &est.conn;
+    let peer = est.peer.clone();
+    let (mut send, mut recv) = if est.outbound {
+        conn.open_bi()
+            .await
+            .map_err(|e| format!("cannot open the sync stream: {e}"))?
+    } else {
+        tokio::time::timeout(STREAM_TIMEOUT, conn.accept_bi())
+            .await
+            .map_err(|_| "the peer opened no sync stream".to_string())?
+            .map_err(|e| format!("no sync stream: {e}"))?
+    };
+    // Subscribe before reading the summary, so no change falls between the two.
+    let mut changes = inner.store.subscribe();
+    let node = peer.node_id;
+    let summary = inner
+        .store
+        .call(move |b| {
+            Ok(LocalSummary {
+                store_id: b.store_id(),
+                last_seq: b.last_seq()?,
+                have_theirs: b.peer_checkpoint(&node)?,
+                peer_store_seen: b.peer_store(&node)?,
+            })
+        })
+        .await
+        .map_err(|e| format!("storage failure: {e}"))?;
+    let ctx = Arc::new(OpContext {
+        facility: inner.facility.clone(),
+        kind: inner.kind,
+        peer: peer.clone(),
+    });
+
+    let bytes_out = Arc::new(AtomicU64::new(0));
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let (writer_tx, mut writer_rx) = mpsc::channel::<Frame>(WRITER_CAPACITY);
+    let out_counter = bytes_out.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = writer_rx.recv().await {
+            let bytes = frame.encode();
+            if let Err(e) = framing::write_frame(&mut send, &bytes, MAX_FRAME).await {
+                return Err(format!("cannot send: {e}"));
+            }
+            out_counter.fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+        }
+        let _ = send.finish();
+        Ok(())
+    });
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Result<Frame, String>>(READER_CAPACITY);
+    let in_counter = bytes_in.clone();
+    let reader = tokio::spawn(async move {
+        loop {
+            let item = match framing::read_frame(
+                &mut recv,
+                MAX_FRAME,
+                IDLE_LIMIT + TICK * 2,
+                FRAME_BODY_TIMEOUT,
+            )
+            .await
+            {
+                Ok(Some(bytes)) => {
+                    in_counter.fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+                    Frame::decode(&bytes)
+                }
+                Ok(None) => Err("the peer ended the sync stream".to_string()),
+                Err(FrameError::TooLarge { len, max }) => {
+                    Err(format!("frame of {len} bytes exceeds the {max}-byte limit"))
+                }
+                Err(e) => Err(format!("cannot read: {e}")),
+            };
+            let stop = item.is_err();
+            if frames_tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    let (results_tx, mut results_rx) =
+        mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
+
+    let mut s = Session::new(summary, Instant::now());
+    let mut tick = tokio::time::interval(TICK);
+    let mut effects = s.start();
+    let outcome: Result<(), String> = loop {
+        if let Err(reason) =
+            apply_effects(inner, &ctx, &peer, effects, &writer_tx, &results_tx).await
+        {
+            if reason.starts_with("protocol violation") {
+                conn.close(close::PROTOCOL.into(), reason.as_bytes());
+            } else if reason.starts_with("restart") {
+                conn.close(close::SHUTDOWN.into(), reason.as_bytes());
+            }
+            break Err(reason);
+        }
+        let p = s.progress();
+        inner.update(&peer, |st| {
+            st.docs_sent = p.docs_sent;
+            st.docs_received = p.docs_received;
+            st.bytes_sent = bytes_out.load(Ordering::Relaxed);
+            st.bytes_received = bytes_in.load(Ordering::Relaxed);
+            st.backlog = p.outgoing_pending;
+            st.scan_complete = p.scan_complete;
+            st.peer_last_seq = p.peer_last_seq;
+            st.incoming_checkpoint = p.incoming_checkpoint;
+            if p.caught_up && !st.caught_up {
+                st.last_synced_ms = Some(now_ms());
+            }
+            st.caught_up = p.caught_up;
+        });
+        effects = tokio::select! {
+            biased;
+            r = results_rx.recv() => match r {
+                Some(Ok(result)) => s.on_store(result, Instant::now()),
+                Some(Err(e)) => s.on_store_failed(e.to_string(), Instant::now()),
+                None => break Err("the store closed".into()),
+            },
+            f = frames_rx.recv() => match f {
+                Some(Ok(frame)) => s.on_frame(frame, Instant::now()),
+                Some(Err(reason)) => {
+                    if reason.starts_with("malformed") || reason.contains("exceeds") {
+                        vec![Effect::Close(reason)]
+                    } else {
+                        break Err(reason);
+                    }
+                }
+                None => break Err("the peer ended the sync stream".into()),
+            },
+            ev = changes.recv() => match ev {
+                Ok(e) => s.on_local_change(e.seq, e.doc, Instant::now()),
+                Err(broadcast::error::RecvError::Lagged(_)) => s.on_lagged(Instant::now()),
+                Err(broadcast::error::RecvError::Closed) => break Err("the store closed".into()),
+            },
+            _ = tick.tick() => s.on_tick(Instant::now()),
+            reason = conn.closed() => break Err(format!("connection closed: {reason}")),
+        };
+    };
+    reader.abort();
+    drop(writer_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    outcome
+}
+
+/// Carries out a session's effects: frames to the writer, store operations to the storage
+/// thread in order, events to the log. Returns the close reason if the session must end.
+async fn apply_effects(
+    inner: &Arc<Inner>,
+    ctx: &Arc<OpContext>,
+    peer: &PeerIdentity,
+    effects: Vec<Effect>,
+    writer: &mpsc::Sender<Frame>,
+    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+) -> Result<(), String> {
+    for e in effects {
+        match e {
+            Effect::Send(frame) => {
+                if writer.send(frame).await.is_err() {
+                    return Err("the sync stream failed".into());
+                }
+            }
+            Effect::Store(op) => submit(inner, ctx, op, results).await?,
+            Effect::Event(ev) => report(inner, peer, ev),
+            Effect::Close(reason) => {
+                tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %reason, "closing sync session: protocol violation");
+                return Err(format!("protocol violation: {reason}"));
+            }
+            Effect::End(reason) => {
+                tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %reason, "ending sync session");
+                return Err(format!("restart: {reason}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn submit(
+    inner: &Arc<Inner>,
+    ctx: &Arc<OpContext>,
+    op: StoreOp,
+    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+) -> Result<(), String> {
+    let ctx = ctx.clone();
+    let tx = results.clone();
+    inner
+        .store
+        .submit(
+            move |b| ops::execute(b, &ctx, op),
+            move |r| {
+                if tx.try_send(r).is_err() {
+                    tracing::error!(
+                        "sync session fell behind its store results; it will be restarted"
+                    );
+                }
+            },
+        )
+        .await
+        .map_err(|e| format!("storage failure: {e}"))
+}
+
+fn report(inner: &Arc<Inner>, peer: &PeerIdentity, ev: SessionEvent) {
+    match ev {
+        SessionEvent::PeerStoreReset => tracing::info!(
+            peer = %peer.node_id, facility = %peer.facility,
+            "the peer's store was reset or restored: sending it everything again"
+        ),
+        SessionEvent::PeerAheadOfUs { peer_has, last_seq } => tracing::warn!(
+            peer = %peer.node_id, facility = %peer.facility, peer_has, last_seq,
+            "the peer has seen more of this node's changes than this store holds: \
+             this store looks restored from an older backup; resending everything"
+        ),
+        SessionEvent::RefusedIncoming { doc, reason } => {
+            tracing::warn!(peer = %peer.node_id, %doc, %reason, "refused a document from the peer");
+            inner.update(peer, |s| s.refused += 1);
+        }
+        SessionEvent::RefusedByPeer { doc, reason } => {
+            tracing::warn!(peer = %peer.node_id, %doc, %reason, "the peer refused a document");
+            inner.update(peer, |s| s.refused += 1);
+        }
+    }
+}

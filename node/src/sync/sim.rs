@@ -1,0 +1,641 @@
+//! A deterministic multi-node harness for the sync protocol: several nodes, each with a real
+//! store in a temporary directory, connected by in-memory links that carry frames between
+//! their sessions. `run_until_quiet` delivers frames and runs store operations until nothing
+//! moves. No sockets, no threads, no clocks: a failing case replays exactly.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc};
+use proptest::prelude::*;
+
+use super::ops::{self, OpContext, StoreOp};
+use super::proto::Frame;
+use super::session::{Effect, LocalSummary, Session, SessionEvent};
+use crate::config::FacilityKind;
+use crate::documents::{Audience, DocKind};
+use crate::ids::{DocId, FacilityCode, NodeId};
+use crate::storage::{Batch, ChangeEvent, Store, StoreError, StoreOptions};
+use crate::transport::PeerIdentity;
+
+struct SimNode {
+    facility: FacilityCode,
+    kind: FacilityKind,
+    id: NodeId,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+struct Side {
+    node: usize,
+    session: Session,
+    ops: VecDeque<StoreOp>,
+    inbox: VecDeque<Frame>,
+}
+
+struct Link {
+    sides: [Side; 2],
+    closed: Option<String>,
+    frames: [u64; 2],
+    bytes: [u64; 2],
+    events: Vec<(usize, SessionEvent)>,
+}
+
+struct Sim {
+    nodes: Vec<SimNode>,
+    links: Vec<Link>,
+    now: Instant,
+}
+
+fn identity(n: &SimNode) -> PeerIdentity {
+    PeerIdentity {
+        node_id: n.id,
+        facility: n.facility.clone(),
+        name: n.facility.to_string(),
+        kind: n.kind,
+        roles: vec![],
+        serial: String::new(),
+        cert_not_after: 0,
+    }
+}
+
+fn commit<R>(
+    store: &mut Store,
+    f: impl FnOnce(&mut Batch<'_>) -> Result<R, StoreError>,
+) -> (Result<R, StoreError>, Vec<ChangeEvent>) {
+    let mut b = store.batch().expect("batch");
+    match f(&mut b) {
+        Ok(r) => match b.commit() {
+            Ok(events) => (Ok(r), events),
+            Err(e) => (Err(e), vec![]),
+        },
+        Err(e) => {
+            b.rollback();
+            (Err(e), vec![])
+        }
+    }
+}
+
+impl Sim {
+    fn new(spec: &[(&str, FacilityKind)]) -> Sim {
+        let nodes = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (code, kind))| {
+                let dir = tempfile::tempdir().unwrap();
+                let id = NodeId([i as u8 + 1; 16]);
+                let store =
+                    Store::create(&dir.path().join("s.redb"), id, StoreOptions::default()).unwrap();
+                SimNode {
+                    facility: code.parse().unwrap(),
+                    kind: *kind,
+                    id,
+                    store,
+                    _dir: dir,
+                }
+            })
+            .collect();
+        Sim {
+            nodes,
+            links: vec![],
+            now: Instant::now(),
+        }
+    }
+
+    fn summary(&mut self, node: usize, peer: usize) -> LocalSummary {
+        let pid = self.nodes[peer].id;
+        commit(&mut self.nodes[node].store, |b| {
+            Ok(LocalSummary {
+                store_id: b.store_id(),
+                last_seq: b.last_seq()?,
+                have_theirs: b.peer_checkpoint(&pid)?,
+                peer_store_seen: b.peer_store(&pid)?,
+            })
+        })
+        .0
+        .unwrap()
+    }
+
+    fn connect(&mut self, a: usize, b: usize) -> usize {
+        let sa = Session::new(self.summary(a, b), self.now);
+        let sb = Session::new(self.summary(b, a), self.now);
+        let mut link = Link {
+            sides: [
+                Side {
+                    node: a,
+                    session: sa,
+                    ops: VecDeque::new(),
+                    inbox: VecDeque::new(),
+                },
+                Side {
+                    node: b,
+                    session: sb,
+                    ops: VecDeque::new(),
+                    inbox: VecDeque::new(),
+                },
+            ],
+            closed: None,
+            frames: [0; 2],
+            bytes: [0; 2],
+            events: vec![],
+        };
+        for side in 0..2 {
+            let fx = link.sides[side].session.start();
+            Self::effects(&mut link, side, fx);
+        }
+        self.links.push(link);
+        self.links.len() - 1
+    }
+
+    fn disconnect(&mut self, link: usize) {
+        self.links[link]
+            .closed
+            .get_or_insert_with(|| "disconnected".into());
+    }
+
+    fn effects(link: &mut Link, side: usize, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Send(f) => {
+                    link.frames[side] += 1;
+                    link.bytes[side] += f.encode().len() as u64 + 4;
+                    link.sides[1 - side].inbox.push_back(f);
+                }
+                Effect::Store(op) => link.sides[side].ops.push_back(op),
+                Effect::Event(e) => link.events.push((side, e)),
+                Effect::Close(reason) | Effect::End(reason) => {
+                    link.closed.get_or_insert(reason);
+                }
+            }
+        }
+    }
+
+    /// Delivers change events of `node` to every open session on that node.
+    fn notify(&mut self, node: usize, events: Vec<ChangeEvent>) {
+        let now = self.now;
+        for link in self.links.iter_mut().filter(|l| l.closed.is_none()) {
+            for side in 0..2 {
+                if link.sides[side].node == node {
+                    for e in &events {
+                        let fx = link.sides[side].session.on_local_change(e.seq, e.doc, now);
+                        Self::effects(link, side, fx);
+                    }
+                }
+            }
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        for li in 0..self.links.len() {
+            for side in 0..2 {
+                // As in the driver, operations a session asked for before it ended still run
+                // (their results go nowhere); frames stop at once.
+                if self.links[li].closed.is_some() {
+                    if let Some(op) = self.links[li].sides[side].ops.pop_front() {
+                        let node = self.links[li].sides[side].node;
+                        let peer = self.links[li].sides[1 - side].node;
+                        let ctx = OpContext {
+                            facility: self.nodes[node].facility.clone(),
+                            kind: self.nodes[node].kind,
+                            peer: identity(&self.nodes[peer]),
+                        };
+                        let (_, events) =
+                            commit(&mut self.nodes[node].store, |b| ops::execute(b, &ctx, op));
+                        self.notify(node, events);
+                        return true;
+                    }
+                    continue;
+                }
+                if let Some(op) = self.links[li].sides[side].ops.pop_front() {
+                    let node = self.links[li].sides[side].node;
+                    let peer = self.links[li].sides[1 - side].node;
+                    let ctx = OpContext {
+                        facility: self.nodes[node].facility.clone(),
+                        kind: self.nodes[node].kind,
+                        peer: identity(&self.nodes[peer]),
+                    };
+                    let (result, events) =
+                        commit(&mut self.nodes[node].store, |b| ops::execute(b, &ctx, op));
+                    let link = &mut self.links[li];
+                    let fx = match result {
+                        Ok(r) => link.sides[side].session.on_store(r, now),
+                        Err(e) => link.sides[side].session.on_store_failed(e.to_string(), now),
+                    };
+                    Self::effects(link, side, fx);
+                    self.notify(node, events);
+                    return true;
+                }
+                if let Some(frame) = self.links[li].sides[side].inbox.pop_front() {
+                    let link = &mut self.links[li];
+                    let fx = link.sides[side].session.on_frame(frame, now);
+                    Self::effects(link, side, fx);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn run_until_quiet(&mut self) {
+        let mut steps = 0;
+        while self.step() {
+            steps += 1;
+            assert!(steps < 2_000_000, "sync did not settle");
+        }
+    }
+
+    fn create(&mut self, node: usize, audience: &[&str], title: &str) -> DocId {
+        // As the service does: the creating facility is always in the audience.
+        let mut codes: Vec<FacilityCode> = audience.iter().map(|c| c.parse().unwrap()).collect();
+        codes.push(self.nodes[node].facility.clone());
+        let title = title.to_string();
+        let (r, events) = commit(&mut self.nodes[node].store, |b| {
+            let mut doc = Automerge::new().with_actor(b.actor().clone());
+            doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+                tx.put(ROOT, "title", title.as_str())
+            })
+            .map_err(|f| StoreError::Invalid(f.error.to_string()))?;
+            b.create(DocKind::Note, Audience::new(codes), doc)
+        });
+        self.notify(node, events);
+        r.unwrap().id
+    }
+
+    fn edit(&mut self, node: usize, doc: DocId, key: &str, value: i64) {
+        let key = key.to_string();
+        let (r, events) = commit(&mut self.nodes[node].store, |b| {
+            b.edit(&doc, |d| {
+                d.transact::<_, _, automerge::AutomergeError>(|tx| {
+                    tx.put(ROOT, key.as_str(), value)
+                })
+                .map(|_| ())
+                .map_err(|f| StoreError::Invalid(f.error.to_string()))
+            })
+        });
+        r.unwrap();
+        self.notify(node, events);
+    }
+
+    fn heads(&mut self, node: usize, doc: DocId) -> Option<Vec<automerge::ChangeHash>> {
+        commit(&mut self.nodes[node].store, |b| {
+            if !b.exists(&doc)? {
+                return Ok(None);
+            }
+            b.read(&doc, |d| Some(d.get_heads()))
+        })
+        .0
+        .unwrap()
+    }
+
+    fn value(&mut self, node: usize, doc: DocId, key: &str) -> Option<i64> {
+        commit(&mut self.nodes[node].store, |b| {
+            b.read(&doc, |d| match d.get(ROOT, key) {
+                Ok(Some((automerge::Value::Scalar(s), _))) => s.as_i64(),
+                _ => None,
+            })
+        })
+        .0
+        .unwrap()
+    }
+
+    fn doc_count(&mut self, node: usize) -> usize {
+        commit(&mut self.nodes[node].store, |b| b.list(None))
+            .0
+            .unwrap()
+            .len()
+    }
+}
+
+const CH: (&str, FacilityKind) = ("CH-01", FacilityKind::CountyHospital);
+const TA: (&str, FacilityKind) = ("TC-A", FacilityKind::TownshipCenter);
+const TB: (&str, FacilityKind) = ("TC-B", FacilityKind::TownshipCenter);
+const TC: (&str, FacilityKind) = ("TC-C", FacilityKind::TownshipCenter);
+
+#[test]
+fn documents_flow_both_ways_and_concurrent_edits_converge() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let d1 = sim.create(0, &["TC-A"], "from county");
+    let d2 = sim.create(1, &["CH-01"], "from township");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(sim.links[l].closed.is_none());
+    assert_eq!(sim.heads(1, d1), sim.heads(0, d1));
+    assert_eq!(sim.heads(0, d2), sim.heads(1, d2));
+
+    // Offline, both edit the same document; after reconnecting they converge.
+    sim.disconnect(l);
+    sim.edit(0, d1, "bed", 3);
+    sim.edit(1, d1, "bed", 5);
+    sim.edit(1, d1, "ward", 2);
+    sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert_eq!(sim.heads(0, d1), sim.heads(1, d1));
+    assert_eq!(sim.value(0, d1, "bed"), sim.value(1, d1, "bed"));
+    assert_eq!(sim.value(0, d1, "ward"), Some(2));
+    // Live: while connected, an edit flows without reconnecting.
+    sim.edit(1, d2, "live", 7);
+    sim.run_until_quiet();
+    assert_eq!(sim.value(0, d2, "live"), Some(7));
+}
+
+#[test]
+fn townships_that_never_meet_converge_through_the_county() {
+    let mut sim = Sim::new(&[CH, TA, TB]);
+    let doc = sim.create(1, &["TC-B"], "referral A->B");
+    sim.connect(0, 1);
+    sim.connect(0, 2);
+    sim.run_until_quiet();
+    assert_eq!(
+        sim.heads(2, doc),
+        sim.heads(1, doc),
+        "B got A's document via the county"
+    );
+    sim.edit(2, doc, "accepted", 1);
+    sim.run_until_quiet();
+    assert_eq!(
+        sim.value(1, doc, "accepted"),
+        Some(1),
+        "B's answer reached A via the county"
+    );
+}
+
+#[test]
+fn a_node_outside_the_audience_never_receives_the_document() {
+    let mut sim = Sim::new(&[CH, TA, TC]);
+    let secret = sim.create(1, &[], "only TC-A and the county");
+    let shared = sim.create(1, &["TC-C"], "for TC-C too");
+    sim.connect(1, 2); // direct link A <-> C
+    sim.connect(0, 1);
+    sim.connect(0, 2);
+    sim.run_until_quiet();
+    assert!(
+        sim.heads(0, secret).is_some(),
+        "the county holds every document"
+    );
+    assert!(
+        sim.heads(2, secret).is_none(),
+        "TC-C received a document outside its audience"
+    );
+    assert!(sim.heads(2, shared).is_some());
+}
+
+#[test]
+fn a_no_op_reconnect_is_one_hello_each_way_whatever_the_number_of_documents() {
+    let mut sim = Sim::new(&[CH, TA]);
+    for i in 0..300 {
+        sim.create(i % 2, &["CH-01", "TC-A"], &format!("doc {i}"));
+    }
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert_eq!(sim.doc_count(0), 300);
+    assert_eq!(sim.doc_count(1), 300);
+    sim.disconnect(l);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert_eq!(sim.links[l].frames, [1, 1], "only the Hellos");
+    assert!(
+        sim.links[l].bytes.iter().all(|b| *b <= 1024),
+        "{:?}",
+        sim.links[l].bytes
+    );
+}
+
+#[test]
+fn catch_up_costs_little_more_than_the_changes_themselves() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let docs: Vec<DocId> = (0..100)
+        .map(|i| sim.create(0, &["TC-A"], &format!("referral {i}")))
+        .collect();
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let mut change_bytes = 0u64;
+    for d in &docs {
+        let before = sim.heads(0, *d).unwrap();
+        sim.edit(0, *d, "status", 2);
+        change_bytes += commit(&mut sim.nodes[0].store, |b| {
+            b.read(d, |doc| doc.save_after(&before).len() as u64)
+        })
+        .0
+        .unwrap();
+    }
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    let wire = sim.links[l].bytes[0] + sim.links[l].bytes[1];
+    let budget = change_bytes * 3 / 2 + 200 * docs.len() as u64;
+    assert!(
+        wire <= budget,
+        "catch-up used {wire} bytes for {change_bytes} bytes of changes (budget {budget})"
+    );
+    for d in &docs {
+        assert_eq!(sim.value(1, *d, "status"), Some(2));
+    }
+}
+
+#[test]
+fn frames_out_of_order_close_the_session() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let l = sim.connect(0, 1);
+    // An Ack before the Hello.
+    let fx = sim.links[l].sides[1].session.on_frame(
+        Frame::Ack {
+            doc: DocId([1; 16]),
+            heads: vec![],
+        },
+        sim.now,
+    );
+    assert!(
+        matches!(fx.last(), Some(Effect::Close(r)) if r.contains("expected Hello")),
+        "{fx:?}"
+    );
+    // After the Hellos: an Ack for a document that was never pushed, and a second Hello.
+    let mut sim = Sim::new(&[CH, TA]);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    let fx = sim.links[l].sides[1].session.on_frame(
+        Frame::Ack {
+            doc: DocId([2; 16]),
+            heads: vec![],
+        },
+        sim.now,
+    );
+    assert!(
+        matches!(fx.last(), Some(Effect::Close(r)) if r.contains("not pushed")),
+        "{fx:?}"
+    );
+    let mut sim = Sim::new(&[CH, TA]);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    let fx = sim.links[l].sides[0].session.on_frame(
+        Frame::Hello {
+            version: 1,
+            store_id: [0; 16],
+            last_seq: 0,
+            have_yours: None,
+        },
+        sim.now,
+    );
+    assert!(
+        matches!(fx.last(), Some(Effect::Close(r)) if r.contains("second Hello")),
+        "{fx:?}"
+    );
+}
+
+impl Sim {
+    /// Closes a node's store, runs `f` on its file, and opens it again.
+    fn with_store_file(&mut self, node: usize, f: impl FnOnce(&std::path::Path)) {
+        let path = self.nodes[node]._dir.path().join("s.redb");
+        let id = self.nodes[node].id;
+        let placeholder = tempfile::tempdir().unwrap();
+        let tmp = Store::create(
+            &placeholder.path().join("t.redb"),
+            id,
+            StoreOptions::default(),
+        )
+        .unwrap();
+        drop(std::mem::replace(&mut self.nodes[node].store, tmp));
+        f(&path);
+        self.nodes[node].store = Store::open(&path, id, StoreOptions::default()).unwrap();
+    }
+}
+
+#[test]
+fn a_peer_restored_from_an_old_backup_gets_everything_again() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let doc = sim.create(0, &["TC-A"], "x");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let backup = tempfile::tempdir().unwrap();
+    let saved = backup.path().join("backup.redb");
+    sim.with_store_file(1, |p| {
+        std::fs::copy(p, &saved).unwrap();
+    });
+    // More history reaches TC-A after the backup...
+    sim.edit(0, doc, "later", 1);
+    let newer = sim.create(0, &["TC-A"], "y");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    assert_eq!(sim.value(1, doc, "later"), Some(1));
+    // ...then TC-A is restored from the backup (same store id, older data).
+    sim.with_store_file(1, |p| {
+        std::fs::copy(&saved, p).unwrap();
+    });
+    assert!(sim.heads(1, newer).is_none());
+    let restored_actor = commit(&mut sim.nodes[1].store, |b| Ok(b.actor().clone()))
+        .0
+        .unwrap();
+    sim.edit(0, doc, "after", 2);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(
+        sim.links[l]
+            .closed
+            .as_deref()
+            .is_some_and(|r| r.contains("restored"))
+    );
+    assert!(
+        sim.links[l]
+            .events
+            .iter()
+            .any(|(side, e)| *side == 1 && matches!(e, SessionEvent::PeerAheadOfUs { .. })),
+        "the restored node did not notice: {:?}",
+        sim.links[l].events
+    );
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(sim.links[l].closed.is_none(), "{:?}", sim.links[l].closed);
+    assert!(
+        sim.links[l]
+            .events
+            .iter()
+            .any(|(side, e)| *side == 0 && *e == SessionEvent::PeerStoreReset)
+    );
+    assert_eq!(
+        sim.heads(1, doc),
+        sim.heads(0, doc),
+        "changes it lost came back"
+    );
+    assert_eq!(sim.value(1, doc, "later"), Some(1));
+    assert_eq!(sim.value(1, doc, "after"), Some(2));
+    assert_eq!(
+        sim.heads(1, newer),
+        sim.heads(0, newer),
+        "a document it lost came back"
+    );
+    // It writes with a new actor id (same node id), so it never reuses a change number.
+    let actor = commit(&mut sim.nodes[1].store, |b| Ok(b.actor().clone()))
+        .0
+        .unwrap();
+    assert_ne!(actor, restored_actor);
+    assert_eq!(
+        crate::identity::node_of_actor(&actor),
+        Some(sim.nodes[1].id)
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Create(usize),
+    Edit(usize, usize, i64),
+    Toggle(usize),
+    Settle,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (0usize..3).prop_map(Action::Create),
+        (0usize..3, 0usize..8, any::<i64>()).prop_map(|(n, d, v)| Action::Edit(n, d, v)),
+        (0usize..2).prop_map(Action::Toggle),
+        Just(Action::Settle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any interleaving of edits, partitions and partial syncs converges once every link is up.
+    #[test]
+    fn any_edits_and_partitions_converge(actions in proptest::collection::vec(action(), 1..40)) {
+        let mut sim = Sim::new(&[CH, TA, TB]);
+        let mut docs: Vec<DocId> = Vec::new();
+        // Links: county-A and county-B; each can be cut.
+        let mut up = [None, None];
+        for a in actions {
+            match a {
+                Action::Create(n) => docs.push(sim.create(n, &["CH-01", "TC-A", "TC-B"], "d")),
+                Action::Edit(n, d, v) => {
+                    if let Some(doc) = docs.get(d).copied()
+                        && sim.heads(n, doc).is_some()
+                    {
+                        sim.edit(n, doc, "v", v);
+                    }
+                }
+                Action::Toggle(i) => match up[i].take() {
+                    Some(l) => sim.disconnect(l),
+                    None => up[i] = Some(sim.connect(0, i + 1)),
+                },
+                Action::Settle => sim.run_until_quiet(),
+            }
+        }
+        for (i, slot) in up.iter_mut().enumerate() {
+            if slot.is_none() {
+                *slot = Some(sim.connect(0, i + 1));
+            }
+        }
+        sim.run_until_quiet();
+        for l in up.iter().flatten() {
+            prop_assert!(sim.links[*l].closed.is_none(), "{:?}", sim.links[*l].closed);
+        }
+        for doc in docs {
+            let h0 = sim.heads(0, doc);
+            prop_assert!(h0.is_some());
+            prop_assert_eq!(sim.heads(1, doc), h0.clone());
+            prop_assert_eq!(sim.heads(2, doc), h0);
+            prop_assert_eq!(sim.value(1, doc, "v"), sim.value(2, doc, "v"));
+        }
+    }
+}
