@@ -47,6 +47,9 @@ pub(crate) enum Command {
     /// Peers this node dials, and their connection state.
     #[command(subcommand)]
     Peer(PeerCommand),
+    /// Sync with peers: wait until caught up.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// Run a small simulated alliance on loopback and show what it does.
     Demo(DemoArgs),
     /// Measure the node (figures for docs/benchmarks.md).
@@ -242,6 +245,19 @@ pub(crate) enum NoteCommand {
         text: String,
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SyncCommand {
+    /// Block until this node and its peers have exchanged everything, showing progress.
+    Wait {
+        /// Only this peer (facility code or node id prefix); default: every configured peer.
+        #[arg(long)]
+        peer: Option<String>,
+        /// Give up after this many seconds (exit code 6).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
 }
 

@@ -63,6 +63,7 @@ pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
             store: handle,
             tls,
             network: None,
+            sync: None,
             network_off: None,
             online: false,
         })),

@@ -12,6 +12,7 @@ use crate::identity::enroll::date;
 use crate::identity::tls::TlsMaterial;
 use crate::service::{Service, ServiceParts};
 use crate::storage::{StoreError, worker};
+use crate::sync::SyncManager;
 use crate::transport::Network;
 
 /// The node could not start or stopped with an error.
@@ -74,6 +75,8 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600)).map_err(socket_err)?;
 
     let tls = TlsMaterial::load(&dd, &key)?;
+    let (events_tx, events_rx) =
+        tokio::sync::mpsc::channel(crate::transport::manager::EVENTS_CAPACITY);
     let (network, network_off) = match &tls {
         None => {
             tracing::warn!(
@@ -93,7 +96,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
                     t,
                     cfg.network.mtu_discovery,
                     &cfg.network.peers,
-                    None,
+                    Some(events_tx),
                 )?;
                 tracing::info!(
                     listen = %net.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -106,6 +109,14 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         },
     };
 
+    let sync = network.as_ref().map(|_| {
+        SyncManager::spawn(
+            handle.clone(),
+            cfg.facility.code.clone(),
+            cfg.facility.kind,
+            events_rx,
+        )
+    });
     let service = Arc::new(Service::new(ServiceParts {
         dir: dd.clone(),
         config: cfg.clone(),
@@ -113,6 +124,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         store: handle,
         tls,
         network: network.clone(),
+        sync: sync.clone(),
         network_off,
         online: true,
     }));
@@ -129,6 +141,11 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     if let Some(n) = &network {
         n.shutdown().await;
     }
+    if let Some(s) = &sync {
+        s.shutdown().await;
+    }
+    // Every store handle must be gone before the storage thread can finish.
+    drop(sync);
     drop(service);
     let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     let _ = std::fs::remove_file(&sock);

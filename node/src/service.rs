@@ -17,6 +17,7 @@ use crate::identity::enroll::{self, date};
 use crate::identity::tls::TlsMaterial;
 use crate::ids::{FacilityCode, NodeId};
 use crate::storage::{StoreError, StoreHandle};
+use crate::sync::SyncManager;
 use crate::transport::{Network, PeerState, PeerStatus};
 
 /// Days before expiry from which status warns.
@@ -37,6 +38,8 @@ pub struct ServiceParts {
     pub tls: Option<TlsMaterial>,
     /// The network, when running and enrolled.
     pub network: Option<Network>,
+    /// Sync sessions, when the network runs.
+    pub sync: Option<SyncManager>,
     /// Why the network is off, if it is.
     pub network_off: Option<String>,
     /// Whether this is a running node (it reports uptime).
@@ -52,6 +55,7 @@ pub struct Service {
     store: StoreHandle,
     tls: Mutex<Option<TlsMaterial>>,
     network: Option<Network>,
+    sync: Option<SyncManager>,
     network_off: Option<String>,
     started: Option<Instant>,
 }
@@ -82,6 +86,7 @@ impl Service {
             store: p.store,
             tls: Mutex::new(p.tls),
             network: p.network,
+            sync: p.sync,
             network_off: p.network_off,
             started: p.online.then(Instant::now),
         }
@@ -211,6 +216,7 @@ impl Service {
                         }),
                         listen: self.network.as_ref().and_then(|n| n.local_addr()),
                         peers: self.peers(),
+                        sync: self.sync.as_ref().map(|s| s.status()).unwrap_or_default(),
                     },
                 })))
             }

@@ -1,10 +1,12 @@
 //! One module per command group; each turns validated arguments into requests and prints.
 
+mod alliance;
 mod bench;
 mod ca;
 mod demo;
 mod doc;
 mod node;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -29,6 +31,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Enroll(cmd) => ca::enroll(&need_dir()?, cmd).await,
         Command::Crl(cmd) => ca::crl(&need_dir()?, cmd).await,
         Command::Peer(cmd) => node::peer(&need_dir()?, cmd).await,
+        Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     }

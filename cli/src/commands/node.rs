@@ -121,6 +121,33 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
     if !s.network.peers.is_empty() {
         output::line(peer_table(&s.network.peers));
     }
+    if !s.network.sync.is_empty() {
+        let mut t = output::table(&[
+            "sync peer",
+            "session",
+            "last caught up",
+            "docs out / in",
+            "bytes out / in",
+            "backlog",
+        ]);
+        for p in &s.network.sync {
+            t.add_row(vec![
+                p.facility.to_string(),
+                match (p.connected, p.caught_up) {
+                    (true, true) => "caught up".to_string(),
+                    (true, false) => "syncing".to_string(),
+                    (false, _) => format!("ended: {}", p.last_error.clone().unwrap_or_default()),
+                },
+                p.last_synced_ms
+                    .map(output::time)
+                    .unwrap_or_else(|| "never".into()),
+                format!("{} / {}", p.docs_sent, p.docs_received),
+                format!("{} / {}", p.bytes_sent, p.bytes_received),
+                p.backlog.to_string(),
+            ]);
+        }
+        output::line(t);
+    }
     Ok(())
 }
 

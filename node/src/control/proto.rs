@@ -10,6 +10,7 @@ use crate::documents::{DocInfo, DocKind};
 use crate::identity::cert::Role;
 use crate::ids::{FacilityCode, NodeId};
 use crate::storage::StoreStats;
+use crate::sync::PeerSyncStatus;
 use crate::transport::{PeerIdentity, PeerStatus};
 
 /// The control protocol version this build speaks.
@@ -198,6 +199,8 @@ pub struct NetworkReport {
     pub listen: Option<std::net::SocketAddr>,
     /// Peers.
     pub peers: Vec<PeerStatus>,
+    /// Sync figures per peer.
+    pub sync: Vec<PeerSyncStatus>,
 }
 
 /// Encodes a message with its version prefix.
