@@ -376,3 +376,86 @@ pub fn client_tls(ca_pem: &str, client: Option<(&str, Vec<u8>)>) -> rustls::Clie
             .unwrap(),
     }
 }
+
+/// Adds `n` notes of about `size` bytes each, with the given audience, directly to the store of
+/// a stopped node (real redb file, through the library). Returns their ids.
+pub fn bulk_notes(dir: &Path, n: usize, size: usize, audience: &[&str]) -> Vec<String> {
+    use automerge::transaction::Transactable;
+    let dd = yilian_node::datadir::DataDir::new(dir);
+    let (cfg, key) = dd.load().expect("data dir");
+    let mut store = dd
+        .open_store(key.node_id(), &cfg)
+        .expect("store (is the node stopped?)");
+    let mut codes: Vec<yilian_node::ids::FacilityCode> =
+        audience.iter().map(|c| c.parse().unwrap()).collect();
+    codes.push(cfg.facility.code.clone());
+    let mut ids = Vec::with_capacity(n);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ n as u64;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut b = store.batch().expect("batch");
+        for i in chunk {
+            let mut doc = automerge::Automerge::new().with_actor(b.actor().clone());
+            let text: String = (0..size)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (b'a' + (x % 26) as u8) as char
+                })
+                .collect();
+            doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+                tx.put(automerge::ROOT, "schema", 1u64)?;
+                tx.put(automerge::ROOT, "title", format!("bulk {i}"))?;
+                tx.put(automerge::ROOT, "body", text.as_str())?;
+                tx.put_object(automerge::ROOT, "entries", automerge::ObjType::List)?;
+                Ok(())
+            })
+            .unwrap();
+            let info = b
+                .create(
+                    yilian_node::documents::DocKind::Note,
+                    yilian_node::documents::Audience::new(codes.clone()),
+                    doc,
+                )
+                .expect("create");
+            ids.push(info.id.to_string());
+        }
+        b.commit().expect("commit");
+    }
+    ids
+}
+
+/// The heads of a document on a running node, or None if it does not hold it.
+pub fn heads_of(dir: &Path, id: &str) -> Option<serde_json::Value> {
+    let out = run(dir, &["doc", "show", id, "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .map(|v| v["heads"].clone())
+}
+
+/// Document id -> heads, for every document a running node holds.
+pub fn all_heads(dir: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    json(dir, &["doc", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap().to_string(), d["heads"].clone()))
+        .collect()
+}
+
+/// Waits until every node holds `id` with the same heads; returns them.
+pub fn wait_converged(dirs: &[&Path], id: &str, timeout: Duration) -> serde_json::Value {
+    let mut last = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        last = dirs.iter().map(|d| heads_of(d, id)).collect();
+        if last.iter().all(|h| h.is_some() && *h == last[0]) {
+            return last[0].clone().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("document {id} did not converge within {timeout:?}: {last:?}");
+}
