@@ -281,6 +281,30 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// First sync of referral-sized documents to an empty node over QUIC on loopback.
+    FirstSync {
+        /// Document counts to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        docs: Vec<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Reconnect with nothing changed: round trips and bytes each way.
+    Reconnect {
+        /// Shared documents.
+        #[arg(long, default_value_t = 10_000)]
+        docs: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Catch-up after K changed documents: wire bytes against the changes' own bytes.
+    Catchup {
+        /// Values of K, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+        changed: Vec<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Load time for stored documents (opening the store and reading each one).
     Load {
         /// Number of documents.

@@ -23,6 +23,15 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
             json,
         } => writes(count, clients.max(1), json.json).await,
         BenchCommand::Load { docs, json } => load(docs, json.json).await,
+        BenchCommand::FirstSync { docs, json } => {
+            super::bench_sync::first_sync(&docs, json.json).await
+        }
+        BenchCommand::Reconnect { docs, json } => {
+            super::bench_sync::reconnect(docs, json.json).await
+        }
+        BenchCommand::Catchup { changed, json } => {
+            super::bench_sync::catchup(&changed, json.json).await
+        }
     }
 }
 
@@ -42,7 +51,7 @@ fn fresh_node(tmp: &tempfile::TempDir) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -50,7 +59,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -21,8 +21,8 @@ pub mod worker;
 
 pub use error::StoreError;
 pub use store::{
-    Applied, Batch, ChangeEvent, Checkpoint, MAX_DOC_BYTES, MIN_COMPACT_BYTES, Store, StoreOptions,
-    StoreStats, load_untrusted,
+    Applied, Batch, ChangeEvent, Checkpoint, MAX_DOC_BYTES, MIN_COMPACT_BYTES, REDB_CACHE_BYTES,
+    Store, StoreOptions, StoreStats, load_untrusted,
 };
 pub use worker::StoreHandle;
 

@@ -24,6 +24,9 @@ use crate::ids::{DocId, MIN_PREFIX, NodeId};
 /// below this many bytes (tiny documents would otherwise compact on every edit).
 pub const MIN_COMPACT_BYTES: u64 = 2048;
 
+/// redb's page cache.
+pub const REDB_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Largest document accepted by import, in bytes.
 pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 
@@ -102,7 +105,9 @@ fn open_db(path: &Path, create: bool) -> Result<Database, StoreError> {
         )));
     }
     // redb may panic on some damaged files; a damaged file must be an error, never a crash.
-    let builder = redb::Builder::new();
+    let mut builder = redb::Builder::new();
+    // redb's default page cache is 1 GiB; documents are cached separately, so keep it small.
+    builder.set_cache_size(REDB_CACHE_BYTES);
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.create(path)))
         .map_err(|p| StoreError::Corrupt {
             what: path.display().to_string(),

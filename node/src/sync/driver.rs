@@ -60,6 +60,10 @@ pub struct PeerSyncStatus {
     pub bytes_sent: u64,
     /// Bytes read from the sync stream (this session).
     pub bytes_received: u64,
+    /// Frames written (this session).
+    pub frames_sent: u64,
+    /// Frames read (this session).
+    pub frames_received: u64,
     /// Documents waiting to be settled with the peer (scanned, not yet acknowledged).
     pub backlog: u64,
     /// Whether this node's whole change sequence has been checked for the peer.
@@ -74,7 +78,17 @@ pub struct PeerSyncStatus {
     pub last_error: Option<String>,
 }
 
+/// Live byte and frame counters of one session.
+#[derive(Debug, Default)]
+struct Counters {
+    bytes_out: AtomicU64,
+    bytes_in: AtomicU64,
+    frames_out: AtomicU64,
+    frames_in: AtomicU64,
+}
+
 struct Inner {
+    counters: Mutex<HashMap<NodeId, Arc<Counters>>>,
     store: StoreHandle,
     facility: FacilityCode,
     kind: FacilityKind,
@@ -112,6 +126,7 @@ impl SyncManager {
                 facility,
                 kind,
                 status: Mutex::new(HashMap::new()),
+                counters: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
             }),
         };
@@ -137,7 +152,20 @@ impl SyncManager {
 
     /// Figures for every peer seen since start.
     pub fn status(&self) -> Vec<PeerSyncStatus> {
-        let mut v: Vec<_> = lock(&self.inner.status).values().cloned().collect();
+        let counters = lock(&self.inner.counters);
+        let mut v: Vec<_> = lock(&self.inner.status)
+            .values()
+            .cloned()
+            .map(|mut s| {
+                if let Some(c) = counters.get(&s.node_id) {
+                    s.bytes_sent = c.bytes_out.load(Ordering::Relaxed);
+                    s.bytes_received = c.bytes_in.load(Ordering::Relaxed);
+                    s.frames_sent = c.frames_out.load(Ordering::Relaxed);
+                    s.frames_received = c.frames_in.load(Ordering::Relaxed);
+                }
+                s
+            })
+            .collect();
         v.sort_by(|a, b| a.facility.cmp(&b.facility));
         v
     }
@@ -164,6 +192,8 @@ impl Inner {
             docs_received: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            frames_sent: 0,
+            frames_received: 0,
             backlog: 0,
             scan_complete: false,
             peer_last_seq: 0,
@@ -185,6 +215,8 @@ async fn run_session(inner: Arc<Inner>, est: Established) {
         s.docs_received = 0;
         s.bytes_sent = 0;
         s.bytes_received = 0;
+        s.frames_sent = 0;
+        s.frames_received = 0;
         s.refused = 0;
         s.last_error = None;
     });
@@ -234,23 +266,26 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
         peer: peer.clone(),
     });
 
-    let bytes_out = Arc::new(AtomicU64::new(0));
-    let bytes_in = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
+    lock(&inner.counters).insert(peer.node_id, counters.clone());
     let (writer_tx, mut writer_rx) = mpsc::channel::<Frame>(WRITER_CAPACITY);
-    let out_counter = bytes_out.clone();
+    let out_counter = counters.clone();
     let writer = tokio::spawn(async move {
         while let Some(frame) = writer_rx.recv().await {
             let bytes = frame.encode();
             if let Err(e) = framing::write_frame(&mut send, &bytes, MAX_FRAME).await {
                 return Err(format!("cannot send: {e}"));
             }
-            out_counter.fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+            out_counter
+                .bytes_out
+                .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+            out_counter.frames_out.fetch_add(1, Ordering::Relaxed);
         }
         let _ = send.finish();
         Ok(())
     });
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<Frame, String>>(READER_CAPACITY);
-    let in_counter = bytes_in.clone();
+    let in_counter = counters.clone();
     let reader = tokio::spawn(async move {
         loop {
             let item = match framing::read_frame(
@@ -262,7 +297,10 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
             .await
             {
                 Ok(Some(bytes)) => {
-                    in_counter.fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+                    in_counter
+                        .bytes_in
+                        .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+                    in_counter.frames_in.fetch_add(1, Ordering::Relaxed);
                     Frame::decode(&bytes)
                 }
                 Ok(None) => Err("the peer ended the sync stream".to_string()),
@@ -298,8 +336,6 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
         inner.update(&peer, |st| {
             st.docs_sent = p.docs_sent;
             st.docs_received = p.docs_received;
-            st.bytes_sent = bytes_out.load(Ordering::Relaxed);
-            st.bytes_received = bytes_in.load(Ordering::Relaxed);
             st.backlog = p.outgoing_pending;
             st.scan_complete = p.scan_complete;
             st.peer_last_seq = p.peer_last_seq;

@@ -1,0 +1,469 @@
+//! Sync benchmarks: two nodes (county hospital, township center) run as separate `yilian node
+//! run` processes on loopback, so each one's peak memory can be read; figures come from the
+//! township's `status` (bytes and frames counted on the sync stream, QUIC handshake excluded).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use yilian_node::config::FacilityKind;
+use yilian_node::control::{ControlClient, Request, Response, StatusReport};
+use yilian_node::datadir::DataDir;
+use yilian_node::documents::{Audience, DocKind};
+use yilian_node::ids::{DocId, FacilityCode};
+use yilian_node::reexports::automerge::transaction::Transactable;
+use yilian_node::reexports::automerge::{ActorId, Automerge, ChangeHash, ObjType, ROOT};
+use yilian_node::sync::PeerSyncStatus;
+
+use super::alliance::enroll_all;
+use super::bench::ms;
+use super::demo::ask;
+use crate::output;
+
+/// A node running as a child process.
+struct ChildNode {
+    dir: PathBuf,
+    child: Child,
+}
+
+impl ChildNode {
+    async fn start(dir: &Path) -> Result<ChildNode> {
+        let log = std::fs::File::create(dir.with_extension("log"))?;
+        let child = Command::new(std::env::current_exe()?)
+            .arg("--dir")
+            .arg(dir)
+            .args(["node", "run"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("cannot start a node process")?;
+        let node = ChildNode {
+            dir: dir.to_path_buf(),
+            child,
+        };
+        let sock = DataDir::new(dir).socket_path();
+        for _ in 0..1000 {
+            if ControlClient::connect(&sock).await.is_ok() {
+                return Ok(node);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        bail!("node {} did not start", dir.display())
+    }
+
+    async fn ask(&self, req: Request) -> Result<Response> {
+        ask(
+            &mut ControlClient::connect(&DataDir::new(&self.dir).socket_path()).await?,
+            req,
+        )
+        .await
+    }
+
+    async fn status(&self) -> Result<StatusReport> {
+        match self.ask(Request::Status).await? {
+            Response::Status(s) => Ok(*s),
+            _ => bail!("unexpected answer"),
+        }
+    }
+
+    /// Peak resident memory (VmHWM), KiB.
+    fn peak_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A referral-sized document (about 17 fields and a 5-entry history), shaped as a note so the
+/// node's note commands can edit it.
+fn referral_doc(actor: ActorId, i: usize) -> Automerge {
+    let mut doc = Automerge::new().with_actor(actor);
+    let _ = doc.transact::<_, _, yilian_node::reexports::automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "schema", 1u64)?;
+        tx.put(ROOT, "title", format!("转诊 referral {i}"))?;
+        tx.put(ROOT, "patient_name", format!("患者{i:05}"))?;
+        tx.put(ROOT, "sex", if i.is_multiple_of(2) { "F" } else { "M" })?;
+        tx.put(
+            ROOT,
+            "birth_date",
+            format!("19{:02}-0{}-1{}", 40 + i % 50, 1 + i % 9, i % 10),
+        )?;
+        tx.put(ROOT, "id_number", format!("4301021960{:08}", i))?;
+        tx.put(ROOT, "from", "TC-01")?;
+        tx.put(ROOT, "to", "CH-01")?;
+        tx.put(ROOT, "department", "普外科 General surgery")?;
+        tx.put(ROOT, "icd10", "K35.800")?;
+        tx.put(
+            ROOT,
+            "diagnosis",
+            "急性阑尾炎 acute appendicitis, suspected",
+        )?;
+        tx.put(
+            ROOT,
+            "urgency",
+            if i.is_multiple_of(7) {
+                "green-channel"
+            } else {
+                "routine"
+            },
+        )?;
+        tx.put(
+            ROOT,
+            "reason",
+            "Right lower quadrant pain for 12 h, fever 38.2, WBC 13.1; needs surgical evaluation",
+        )?;
+        tx.put(
+            ROOT,
+            "treatment",
+            "IV fluids, ceftriaxone 2 g, analgesia withheld pending exam",
+        )?;
+        tx.put(ROOT, "doctor", "Dr. Wang, attending")?;
+        tx.put(ROOT, "phone", "0731-8888-1234")?;
+        tx.put(ROOT, "created_ms", 1_790_000_000_000u64 + i as u64)?;
+        let entries = tx.put_object(ROOT, "entries", ObjType::List)?;
+        for (k, act) in [
+            "requested",
+            "viewed",
+            "accepted",
+            "slot 2026-12-01 09:30",
+            "arrived",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let e = tx.insert_object(&entries, k, ObjType::Map)?;
+            tx.put(&e, "at", 1_790_000_000_000u64 + k as u64 * 60_000)?;
+            tx.put(
+                &e,
+                "by",
+                if k.is_multiple_of(2) {
+                    "TC-01"
+                } else {
+                    "CH-01"
+                },
+            )?;
+            tx.put(&e, "text", *act)?;
+        }
+        Ok(())
+    });
+    doc
+}
+
+/// Adds `n` referral-sized documents to a stopped node's store.
+fn fill(dir: &Path, n: usize, audience: &[&str]) -> Result<Vec<DocId>> {
+    let dd = DataDir::new(dir);
+    let (cfg, key) = dd.load()?;
+    let mut store = dd.open_store(key.node_id(), &cfg)?;
+    let mut codes: Vec<FacilityCode> = audience
+        .iter()
+        .map(|c| c.parse())
+        .collect::<Result<_, _>>()?;
+    codes.push(cfg.facility.code.clone());
+    let mut ids = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        let mut b = store.batch()?;
+        for _ in 0..500.min(n - i) {
+            let doc = referral_doc(b.actor().clone(), i);
+            ids.push(
+                b.create(DocKind::Note, Audience::new(codes.clone()), doc)?
+                    .id,
+            );
+            i += 1;
+        }
+        b.commit()?;
+    }
+    Ok(ids)
+}
+
+struct Pair {
+    _tmp: tempfile::TempDir,
+    ch: ChildNode,
+    tc: ChildNode,
+}
+
+async fn pair(docs: usize) -> Result<(Pair, Vec<DocId>)> {
+    let tmp = tempfile::Builder::new().prefix("yilian-bench-").tempdir()?;
+    let members = enroll_all(
+        tmp.path(),
+        "Bench Alliance",
+        &[
+            ("CH-01", "county", FacilityKind::CountyHospital),
+            ("TC-01", "township", FacilityKind::TownshipCenter),
+        ],
+    )?;
+    let ids = fill(&members[0].dir, docs, &["TC-01"])?;
+    let ch = ChildNode::start(&members[0].dir).await?;
+    let tc = ChildNode::start(&members[1].dir).await?;
+    Ok((Pair { _tmp: tmp, ch, tc }, ids))
+}
+
+/// Connects the township to the county and waits until it holds `docs` documents and the
+/// session (started after `after_ms`) is caught up. Returns the township's view of the session.
+async fn connect_and_wait(
+    p: &Pair,
+    docs: u64,
+    after_ms: u64,
+    timeout: Duration,
+) -> Result<PeerSyncStatus> {
+    let addr =
+        p.ch.status()
+            .await?
+            .network
+            .listen
+            .context("county not listening")?;
+    p.tc.ask(Request::PeerAdd {
+        addr: addr.to_string(),
+    })
+    .await?;
+    let started = Instant::now();
+    loop {
+        let s = p.tc.status().await?;
+        let done = s.network.sync.iter().find(|x| {
+            x.connected
+                && x.session_started_ms >= after_ms
+                && x.caught_up
+                && s.store.docs_total >= docs
+        });
+        if let Some(peer) = done {
+            return Ok(peer.clone());
+        }
+        if started.elapsed() > timeout {
+            bail!("no catch-up within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn disconnect(p: &Pair) -> Result<()> {
+    let addr =
+        p.ch.status()
+            .await?
+            .network
+            .listen
+            .context("county not listening")?;
+    p.tc.ask(Request::PeerRemove {
+        addr: addr.to_string(),
+    })
+    .await?;
+    for _ in 0..500 {
+        if p.tc
+            .status()
+            .await?
+            .network
+            .sync
+            .iter()
+            .all(|x| !x.connected)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bail!("the session did not end")
+}
+
+pub(crate) async fn first_sync(counts: &[usize], json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for &n in counts {
+        let (p, _) = pair(n).await?;
+        let t0 = Instant::now();
+        let s = connect_and_wait(&p, n as u64, 0, Duration::from_secs(600)).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        rows.push(serde_json::json!({
+            "docs": n, "seconds": secs, "docs_per_s": n as f64 / secs,
+            "bytes_to_township": s.bytes_received, "bytes_to_county": s.bytes_sent,
+            "peak_rss_county_mib": p.ch.peak_kib() as f64 / 1024.0,
+            "peak_rss_township_mib": p.tc.peak_kib() as f64 / 1024.0,
+        }));
+        p.tc.stop();
+        p.ch.stop();
+    }
+    if json {
+        return output::json(&serde_json::json!({"scenario": "first-sync", "runs": rows}));
+    }
+    let mut t = output::table(&[
+        "documents",
+        "seconds",
+        "docs/s",
+        "bytes to township",
+        "peak RSS county",
+        "peak RSS township",
+    ]);
+    for r in &rows {
+        t.add_row(vec![
+            r["docs"].to_string(),
+            format!("{:.2}", r["seconds"].as_f64().unwrap_or(0.0)),
+            format!("{:.0}", r["docs_per_s"].as_f64().unwrap_or(0.0)),
+            r["bytes_to_township"].to_string(),
+            format!(
+                "{:.1} MiB",
+                r["peak_rss_county_mib"].as_f64().unwrap_or(0.0)
+            ),
+            format!(
+                "{:.1} MiB",
+                r["peak_rss_township_mib"].as_f64().unwrap_or(0.0)
+            ),
+        ]);
+    }
+    output::line(t);
+    Ok(())
+}
+
+pub(crate) async fn reconnect(n: usize, json: bool) -> Result<()> {
+    let (p, _) = pair(n).await?;
+    connect_and_wait(&p, n as u64, 0, Duration::from_secs(600)).await?;
+    disconnect(&p).await?;
+    let mark = yilian_node::documents::now_ms();
+    let t0 = Instant::now();
+    let s = connect_and_wait(&p, n as u64, mark, Duration::from_secs(60)).await?;
+    let took = t0.elapsed();
+    // Let any trailing frame land before reading the counters.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s =
+        p.tc.status()
+            .await?
+            .network
+            .sync
+            .into_iter()
+            .find(|x| x.node_id == s.node_id)
+            .unwrap_or(s);
+    p.tc.stop();
+    p.ch.stop();
+    let round_trips = s.frames_sent.max(s.frames_received);
+    if json {
+        return output::json(&serde_json::json!({
+            "scenario": "reconnect", "docs": n, "frames_out": s.frames_sent, "frames_in": s.frames_received,
+            "round_trips": round_trips, "bytes_out": s.bytes_sent, "bytes_in": s.bytes_received,
+            "ms_until_caught_up": ms(took),
+        }));
+    }
+    let mut t = output::table(&[
+        "shared docs",
+        "frames out / in",
+        "round trips",
+        "bytes out / in",
+        "caught up after",
+    ]);
+    t.add_row(vec![
+        n.to_string(),
+        format!("{} / {}", s.frames_sent, s.frames_received),
+        round_trips.to_string(),
+        format!("{} / {}", s.bytes_sent, s.bytes_received),
+        format!("{:.0} ms", ms(took)),
+    ]);
+    output::line(t);
+    Ok(())
+}
+
+pub(crate) async fn catchup(ks: &[usize], json: bool) -> Result<()> {
+    let total: usize = ks.iter().sum::<usize>().max(1);
+    let n = total.max(1000);
+    let (p, ids) = pair(n).await?;
+    connect_and_wait(&p, n as u64, 0, Duration::from_secs(600)).await?;
+    let mut rounds = Vec::new();
+    let mut next = 0usize;
+    for &k in ks {
+        disconnect(&p).await?;
+        let chosen: Vec<DocId> = ids[next..next + k].to_vec();
+        next += k;
+        // Heads before the edits, from the county.
+        let mut before: Vec<(DocId, Vec<ChangeHash>)> = Vec::with_capacity(k);
+        for id in &chosen {
+            let Response::Doc { info, .. } =
+                p.ch.ask(Request::DocShow { id: id.to_string() }).await?
+            else {
+                bail!("unexpected answer");
+            };
+            before.push((*id, info.heads.iter().map(|h| ChangeHash(*h)).collect()));
+            p.ch.ask(Request::NoteAppend {
+                id: id.to_string(),
+                text: "follow-up: discharged home, review in 2 weeks".into(),
+            })
+            .await?;
+        }
+        let mark = yilian_node::documents::now_ms();
+        let t0 = Instant::now();
+        connect_and_wait(&p, n as u64, mark, Duration::from_secs(300)).await?;
+        let took = t0.elapsed();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let s =
+            p.tc.status()
+                .await?
+                .network
+                .sync
+                .into_iter()
+                .find(|x| x.connected)
+                .context("no session")?;
+        rounds.push((k, before, s, took));
+    }
+    p.tc.stop();
+    let ch_dir = p.ch.dir.clone();
+    p.ch.stop();
+    // The changes' own Automerge bytes, read from the county's store.
+    let dd = DataDir::new(&ch_dir);
+    let (cfg, key) = dd.load()?;
+    let mut store = dd.open_store(key.node_id(), &cfg)?;
+    let mut rows = Vec::new();
+    for (k, before, s, took) in rounds {
+        let mut b = store.batch()?;
+        let mut change_bytes = 0u64;
+        for (id, heads) in &before {
+            change_bytes += b.read(id, |d| d.save_after(heads).len() as u64)?;
+        }
+        b.rollback();
+        let wire = s.bytes_sent + s.bytes_received;
+        let budget = change_bytes * 3 / 2 + 200 * k as u64;
+        rows.push(serde_json::json!({
+            "changed_docs": k, "change_bytes": change_bytes, "wire_bytes": wire,
+            "bytes_to_township": s.bytes_received, "bytes_to_county": s.bytes_sent,
+            "budget_bytes": budget, "within_budget": wire <= budget, "seconds": took.as_secs_f64(),
+        }));
+    }
+    if json {
+        return output::json(
+            &serde_json::json!({"scenario": "catchup", "shared_docs": n, "runs": rows}),
+        );
+    }
+    let mut t = output::table(&[
+        "changed docs",
+        "change bytes",
+        "wire bytes (both ways)",
+        "budget 1.5x + 200 B/doc",
+        "seconds",
+    ]);
+    for r in &rows {
+        t.add_row(vec![
+            r["changed_docs"].to_string(),
+            r["change_bytes"].to_string(),
+            r["wire_bytes"].to_string(),
+            format!(
+                "{} ({})",
+                r["budget_bytes"],
+                if r["within_budget"] == true {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            ),
+            format!("{:.3}", r["seconds"].as_f64().unwrap_or(0.0)),
+        ]);
+    }
+    output::line(t);
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Tiny runs of every `yilian bench` scenario, so the harness cannot rot. They check the
+//! figures that do not depend on the machine's speed (round trips, bytes against budgets); the
+//! timed figures live in docs/benchmarks.md.
+
+use yilian_tests::*;
+
+fn bench(args: &[&str]) -> serde_json::Value {
+    let tmp = tempdir();
+    let mut full = vec!["bench"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    json(tmp.path(), &full)
+}
+
+#[test]
+fn writes_and_load_benches_report_figures() {
+    let w = bench(&["writes", "--count", "50", "--clients", "2"]);
+    assert_eq!(w["writes"], 50);
+    assert!(w["p50_ms"].as_f64().unwrap() > 0.0);
+    let l = bench(&["load", "--docs", "200"]);
+    assert_eq!(l["docs"], 200);
+    assert_eq!(
+        l["heads"], 200,
+        "every stored document loaded with one head"
+    );
+}
+
+#[test]
+fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
+    let f = bench(&["first-sync", "--docs", "30"]);
+    assert_eq!(f["runs"][0]["docs"], 30);
+    assert!(f["runs"][0]["peak_rss_township_mib"].as_f64().unwrap() > 1.0);
+
+    let r = bench(&["reconnect", "--docs", "40"]);
+    assert_eq!(r["round_trips"], 1, "{r}");
+    assert!(
+        r["bytes_out"].as_u64().unwrap() <= 1024 && r["bytes_in"].as_u64().unwrap() <= 1024,
+        "{r}"
+    );
+
+    let c = bench(&["catchup", "--changed", "1,10"]);
+    for run in c["runs"].as_array().unwrap() {
+        assert_eq!(run["within_budget"], true, "{run}");
+        assert!(run["change_bytes"].as_u64().unwrap() > 0);
+    }
+}
