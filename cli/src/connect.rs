@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use yilian_node::control::{ClientError, ControlClient, Request, Response};
 use yilian_node::datadir::{DataDir, DataDirError};
 use yilian_node::identity::tls::TlsMaterial;
+use yilian_node::revocation::Revocation;
 use yilian_node::service::{Service, ServiceParts};
 use yilian_node::storage::{StoreError, worker};
 
@@ -57,11 +58,11 @@ pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
     ));
     Ok(Conn::Local {
         service: Box::new(Service::new(ServiceParts {
-            dir: dd,
+            dir: dd.clone(),
             config: cfg,
             node_id: key.node_id(),
             store: handle,
-            tls,
+            revocation: std::sync::Arc::new(Revocation::new(dd.clone(), tls, None)),
             network: None,
             sync: None,
             network_off: None,

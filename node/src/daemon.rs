@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::datadir::{DataDir, DataDirError};
 use crate::identity::enroll::date;
 use crate::identity::tls::TlsMaterial;
+use crate::revocation::Revocation;
 use crate::service::{Service, ServiceParts};
 use crate::storage::{StoreError, worker};
 use crate::sync::SyncManager;
@@ -109,11 +110,13 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         },
     };
 
+    let revocation = Arc::new(Revocation::new(dd.clone(), tls, network.clone()));
     let sync = network.as_ref().map(|_| {
         SyncManager::spawn(
             handle.clone(),
             cfg.facility.code.clone(),
             cfg.facility.kind,
+            Some(revocation.clone()),
             events_rx,
         )
     });
@@ -122,7 +125,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         config: cfg.clone(),
         node_id,
         store: handle,
-        tls,
+        revocation,
         network: network.clone(),
         sync: sync.clone(),
         network_off,

@@ -18,6 +18,7 @@
 //! | [`transport`] | QUIC endpoint, mutual TLS peers, connection manager |
 //! | [`sync`] | the sync protocol: frames, sans-IO session, store operations, driver |
 //! | [`control`] | the control socket: protocol messages, framing, server, client |
+//! | [`revocation`] | the revocation list in force: install (from the operator or a peer), enforce, spread |
 //! | [`service`] | what each control request does, against the store |
 //! | [`daemon`] | the node process: start-up, serving, clean shutdown |
 //!
@@ -31,6 +32,7 @@ pub mod documents;
 pub mod framing;
 pub mod identity;
 pub mod ids;
+pub mod revocation;
 pub mod service;
 pub mod storage;
 pub mod sync;

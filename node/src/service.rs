@@ -2,7 +2,7 @@
 //! it for requests from the socket, and the CLI calls it directly when it works on a data
 //! directory whose node is not running. Every write is durable before the answer is returned.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use automerge::Automerge;
@@ -13,9 +13,9 @@ use crate::control::proto::{
 };
 use crate::datadir::DataDir;
 use crate::documents::{self, Audience, DocKind, note};
-use crate::identity::enroll::{self, date};
-use crate::identity::tls::TlsMaterial;
+use crate::identity::enroll::date;
 use crate::ids::{FacilityCode, NodeId};
+use crate::revocation::Revocation;
 use crate::storage::{StoreError, StoreHandle};
 use crate::sync::SyncManager;
 use crate::transport::{Network, PeerState, PeerStatus};
@@ -34,8 +34,8 @@ pub struct ServiceParts {
     pub node_id: NodeId,
     /// The store.
     pub store: StoreHandle,
-    /// TLS material, once enrolled.
-    pub tls: Option<TlsMaterial>,
+    /// Revocation state and TLS material.
+    pub revocation: Arc<Revocation>,
     /// The network, when running and enrolled.
     pub network: Option<Network>,
     /// Sync sessions, when the network runs.
@@ -53,7 +53,7 @@ pub struct Service {
     config: Mutex<NodeConfig>,
     node_id: NodeId,
     store: StoreHandle,
-    tls: Mutex<Option<TlsMaterial>>,
+    revocation: Arc<Revocation>,
     network: Option<Network>,
     sync: Option<SyncManager>,
     network_off: Option<String>,
@@ -84,7 +84,7 @@ impl Service {
             config: Mutex::new(p.config),
             node_id: p.node_id,
             store: p.store,
-            tls: Mutex::new(p.tls),
+            revocation: p.revocation,
             network: p.network,
             sync: p.sync,
             network_off: p.network_off,
@@ -124,8 +124,7 @@ impl Service {
     }
 
     fn identity_report(&self) -> Option<IdentityReport> {
-        let tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
-        let info = tls.as_ref()?.info().clone();
+        let info = self.revocation.tls()?.info().clone();
         let now = documents::now_ms() as i64 / 1000;
         let days = (info.not_after - now).div_euclid(86_400);
         let warning = if info.not_after <= now {
@@ -340,24 +339,7 @@ impl Service {
                 Ok(Response::Peers(self.peers()))
             }
             Request::CrlInstall { pem } => {
-                let crl = enroll::install_crl(&self.dir, &pem).map_err(invalid)?;
-                let mut dropped = Vec::new();
-                let mut tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(current) = tls.as_ref() {
-                    let updated = current.with_crl_pem(pem.as_bytes()).map_err(invalid)?;
-                    if let Some(n) = &self.network {
-                        dropped = n
-                            .update_trust(&updated, &crl.revoked)
-                            .map_err(|e| Failure(ErrorKind::Storage, e.to_string()))?;
-                    }
-                    *tls = Some(updated);
-                }
-                tracing::info!(
-                    number = crl.number,
-                    revoked = crl.revoked.len(),
-                    dropped = dropped.len(),
-                    "revocation list installed"
-                );
+                let (crl, dropped) = self.revocation.install(&pem).map_err(invalid)?;
                 Ok(Response::CrlInstalled {
                     number: crl.number,
                     revoked: crl.revoked.len(),

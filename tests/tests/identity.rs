@@ -529,3 +529,70 @@ fn garbage_datagrams_and_a_half_open_flood_do_not_stop_a_valid_peer() {
     tc_node.stop();
     assert_eq!(ch_node.stop(), 0, "the node must still shut down cleanly");
 }
+
+#[test]
+fn a_revocation_list_installed_on_one_node_spreads_over_sync_and_takes_effect_everywhere() {
+    let tmp = tempdir();
+    let alliance = Alliance::new(tmp.path(), "Alliance S");
+    let ch = alliance.node("CH-01", "county-hospital", "");
+    let t1 = alliance.node("TC-41", "township-center", "");
+    let t2 = alliance.node("TC-42", "township-center", "");
+    let ch_node = NodeProcess::start(&ch);
+    let _t1_node = NodeProcess::start(&t1);
+    let _t2_node = NodeProcess::start(&t2);
+    for t in [&t1, &t2] {
+        ok(t, &["peer", "add", "--addr", &node_addr(&ch).to_string()]);
+    }
+    wait_until(WAIT, "both townships to connect", || {
+        connected_to(&ch, "TC-41") && connected_to(&ch, "TC-42")
+    });
+
+    // County IT revokes TC-42 and hands the list to TC-41 only.
+    let t2_id = json(&t2, &["status", "--json"])["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &ch,
+        &[
+            "ca",
+            "revoke",
+            "--ca",
+            alliance.ca.to_str().unwrap(),
+            "--node",
+            &t2_id,
+        ],
+    );
+    ok(
+        &t1,
+        &[
+            "crl",
+            "install",
+            alliance.ca.join("crl.pem").to_str().unwrap(),
+        ],
+    );
+
+    // It reaches the county over sync, which drops TC-42 and refuses it from then on.
+    wait_until(WAIT, "the county to install the list from its peer", || {
+        ch_node
+            .log_text()
+            .contains("installed a newer revocation list received from a peer")
+    });
+    wait_until(WAIT, "the county to drop the revoked township", || {
+        !connected_to(&ch, "TC-42")
+    });
+    assert!(
+        connected_to(&ch, "TC-41"),
+        "the messenger must stay connected"
+    );
+    let installed = std::fs::read_to_string(ch.join("crl.pem")).unwrap();
+    assert_eq!(
+        installed,
+        std::fs::read_to_string(alliance.ca.join("crl.pem")).unwrap()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !connected_to(&ch, "TC-42"),
+        "the revoked township got back in"
+    );
+}

@@ -347,3 +347,28 @@ fn malformed_oversized_and_out_of_order_frames_close_the_session_and_harm_nothin
     link(&tc, &ch);
     wait_converged(&[&ch, &tc], &kept, WAIT);
 }
+
+#[test]
+fn sync_wait_gives_up_with_exit_code_6_when_a_peer_is_unreachable() {
+    let tmp = tempdir();
+    let alliance = Alliance::new(tmp.path(), "Sync F");
+    let tc = alliance.node("TC-01", "township-center", "");
+    let _n = NodeProcess::start(&tc);
+    // Nobody listens there.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ok(
+        &tc,
+        &["peer", "add", "--addr", &format!("127.0.0.1:{port}")],
+    );
+    let (code, err) = fails(&tc, &["sync", "wait", "--timeout", "2"]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("not caught up after 2 s"), "{err}");
+    // Not running at all: a clear error.
+    let idle = alliance.node("TC-02", "township-center", "");
+    let (_, err) = fails(&idle, &["sync", "wait", "--timeout", "1"]);
+    assert!(err.contains("needs a running node"), "{err}");
+}

@@ -76,6 +76,16 @@ pub enum EnrollError {
         #[source]
         source: std::io::Error,
     },
+    /// A revocation list that is not newer than the installed one.
+    #[error(
+        "this revocation list (number {got}) is not newer than the installed one (number {have})"
+    )]
+    NotNewer {
+        /// The installed list's number.
+        have: u64,
+        /// The offered list's number.
+        got: u64,
+    },
     /// Building the request failed.
     #[error("cannot build the request: {0}")]
     Request(String),
@@ -214,12 +224,10 @@ pub fn install_crl(dd: &DataDir, pem: &str) -> Result<CrlInfo, EnrollError> {
     if let Some(current) = installed_crl(dd)?
         && new.number <= current.number
     {
-        {
-            return Err(EnrollError::Refused(format!(
-                "this revocation list (number {}) is not newer than the installed one (number {})",
-                new.number, current.number
-            )));
-        }
+        return Err(EnrollError::NotNewer {
+            have: current.number,
+            got: new.number,
+        });
     }
     let p = dd.root().join(CRL_FILE);
     write_file(&p, pem.as_bytes(), 0o644).map_err(|source| EnrollError::Io {

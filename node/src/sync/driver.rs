@@ -19,7 +19,9 @@ use super::session::{Effect, IDLE_LIMIT, LocalSummary, Session, SessionEvent};
 use crate::config::FacilityKind;
 use crate::documents::now_ms;
 use crate::framing::{self, FrameError};
+use crate::identity::enroll::EnrollError;
 use crate::ids::{FacilityCode, NodeId};
+use crate::revocation::Revocation;
 use crate::storage::{StoreError, StoreHandle};
 use crate::transport::manager::Established;
 use crate::transport::{PeerIdentity, close};
@@ -89,6 +91,7 @@ struct Counters {
 
 struct Inner {
     counters: Mutex<HashMap<NodeId, Arc<Counters>>>,
+    revocation: Option<Arc<Revocation>>,
     store: StoreHandle,
     facility: FacilityCode,
     kind: FacilityKind,
@@ -118,10 +121,12 @@ impl SyncManager {
         store: StoreHandle,
         facility: FacilityCode,
         kind: FacilityKind,
+        revocation: Option<Arc<Revocation>>,
         mut events: mpsc::Receiver<Established>,
     ) -> SyncManager {
         let mgr = SyncManager {
             inner: Arc::new(Inner {
+                revocation,
                 store,
                 facility,
                 kind,
@@ -247,6 +252,12 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
     };
     // Subscribe before reading the summary, so no change falls between the two.
     let mut changes = inner.store.subscribe();
+    let mut crls = inner.revocation.as_ref().map(|r| r.subscribe());
+    let crl = crls.as_mut().and_then(|rx| {
+        rx.borrow_and_update()
+            .as_ref()
+            .map(|c| (c.number, c.pem.clone()))
+    });
     let node = peer.node_id;
     let summary = inner
         .store
@@ -256,6 +267,7 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
                 last_seq: b.last_seq()?,
                 have_theirs: b.peer_checkpoint(&node)?,
                 peer_store_seen: b.peer_store(&node)?,
+                crl,
             })
         })
         .await
@@ -369,6 +381,18 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
                 Err(broadcast::error::RecvError::Closed) => break Err("the store closed".into()),
             },
             _ = tick.tick() => s.on_tick(Instant::now()),
+            Some(Ok(())) = async {
+                match crls.as_mut() {
+                    Some(rx) => Some(rx.changed().await),
+                    None => std::future::pending().await,
+                }
+            } => {
+                let latest = crls.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                match latest {
+                    Some(c) => s.on_crl(c.number, c.pem, Instant::now()),
+                    None => vec![],
+                }
+            }
             reason = conn.closed() => break Err(format!("connection closed: {reason}")),
         };
     };
@@ -400,6 +424,21 @@ async fn apply_effects(
             Effect::Close(reason) => {
                 tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %reason, "closing sync session: protocol violation");
                 return Err(format!("protocol violation: {reason}"));
+            }
+            Effect::InstallCrl(pem) => {
+                if let Some(r) = &inner.revocation {
+                    match r.install(&pem) {
+                        Ok((crl, dropped)) => tracing::info!(
+                            from = %peer.facility, number = crl.number, dropped = dropped.len(),
+                            "installed a newer revocation list received from a peer"
+                        ),
+                        // Two peers may send the same list; the second is no news.
+                        Err(EnrollError::NotNewer { .. }) => {}
+                        Err(e) => {
+                            tracing::warn!(from = %peer.facility, error = %e, "refused a revocation list from a peer")
+                        }
+                    }
+                }
             }
             Effect::End(reason) => {
                 tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %reason, "ending sync session");

@@ -39,6 +39,15 @@ pub enum Frame {
         last_seq: u64,
         /// How far into the receiver's change sequence the sender has everything.
         have_yours: Option<Checkpoint>,
+        /// The number of the sender's alliance revocation list (0: none).
+        crl_number: u64,
+    },
+    /// A newer alliance revocation list (the receiver checks the CA's signature).
+    Crl {
+        /// Its number, as claimed by the sender.
+        number: u64,
+        /// The list, PEM.
+        pem: String,
     },
     /// Changes of a document the receiver lacks (or the whole document, with `meta`).
     Push {
@@ -90,6 +99,7 @@ impl Frame {
             Frame::Refuse { .. } => "Refuse",
             Frame::Checkpoint { .. } => "Checkpoint",
             Frame::Ping => "Ping",
+            Frame::Crl { .. } => "Crl",
         }
     }
 

@@ -46,6 +46,8 @@ pub struct LocalSummary {
     pub have_theirs: Option<Checkpoint>,
     /// The peer's store id when last seen.
     pub peer_store_seen: Option<[u8; 16]>,
+    /// This node's revocation list (number, PEM), if any.
+    pub crl: Option<(u64, String)>,
 }
 
 /// Something the driver should report (log, count).
@@ -90,6 +92,8 @@ pub enum Effect {
     Close(String),
     /// End the session for a reason that is not the peer's fault; reconnecting starts afresh.
     End(String),
+    /// The peer sent a revocation list: check and install it if it is newer.
+    InstallCrl(String),
 }
 
 /// Where a session stands, for status.
@@ -154,6 +158,7 @@ pub struct Session {
     cp_sent: u64,
     // Incoming.
     peer_store: [u8; 16],
+    peer_crl: u64,
     peer_last_seq: u64,
     cp_received: u64,
     applying: u64,
@@ -181,6 +186,7 @@ impl Session {
             outstanding: BTreeMap::new(),
             cp_sent: 0,
             peer_store: [0; 16],
+            peer_crl: 0,
             peer_last_seq: 0,
             cp_received: 0,
             applying: 0,
@@ -197,6 +203,7 @@ impl Session {
             store_id: self.local.store_id,
             last_seq: self.local.last_seq,
             have_yours: self.local.have_theirs,
+            crl_number: self.local.crl.as_ref().map_or(0, |c| c.0),
         };
         self.send(&mut out, hello);
         out
@@ -233,12 +240,15 @@ impl Session {
                     store_id,
                     last_seq,
                     have_yours,
+                    crl_number,
                 },
             ) => {
                 if version != VERSION {
                     self.close(&mut out, format!("sync protocol version {version} is not supported (this node speaks {VERSION})"));
                     return out;
                 }
+                self.peer_crl = crl_number;
+                self.offer_crl(&mut out);
                 self.on_hello(&mut out, store_id, last_seq, have_yours);
             }
             (Phase::AwaitHello, other) => {
@@ -317,6 +327,10 @@ impl Session {
                 }
             }
             (Phase::Running, Frame::Ping) => {}
+            (Phase::Running, Frame::Crl { number, pem }) => {
+                self.peer_crl = self.peer_crl.max(number);
+                out.push(Effect::InstallCrl(pem));
+            }
         }
         out
     }
@@ -482,6 +496,26 @@ impl Session {
         }
         self.pump(&mut out);
         out
+    }
+
+    /// This node installed a revocation list: pass it on if the peer's is older.
+    pub fn on_crl(&mut self, number: u64, pem: String, now: Instant) -> Vec<Effect> {
+        self.now = now;
+        let mut out = Vec::new();
+        self.local.crl = Some((number, pem));
+        if self.phase == Phase::Running {
+            self.offer_crl(&mut out);
+        }
+        out
+    }
+
+    fn offer_crl(&mut self, out: &mut Vec<Effect>) {
+        if let Some((number, pem)) = self.local.crl.clone()
+            && number > self.peer_crl
+        {
+            self.peer_crl = number;
+            self.send(out, Frame::Crl { number, pem });
+        }
     }
 
     /// Change notifications were lost (this session fell behind): rescan.

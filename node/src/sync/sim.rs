@@ -40,6 +40,7 @@ struct Link {
     frames: [u64; 2],
     bytes: [u64; 2],
     events: Vec<(usize, SessionEvent)>,
+    crls: [Vec<String>; 2],
 }
 
 struct Sim {
@@ -111,6 +112,7 @@ impl Sim {
                 last_seq: b.last_seq()?,
                 have_theirs: b.peer_checkpoint(&pid)?,
                 peer_store_seen: b.peer_store(&pid)?,
+                crl: None,
             })
         })
         .0
@@ -139,6 +141,7 @@ impl Sim {
             frames: [0; 2],
             bytes: [0; 2],
             events: vec![],
+            crls: [vec![], vec![]],
         };
         for side in 0..2 {
             let fx = link.sides[side].session.start();
@@ -164,6 +167,7 @@ impl Sim {
                 }
                 Effect::Store(op) => link.sides[side].ops.push_back(op),
                 Effect::Event(e) => link.events.push((side, e)),
+                Effect::InstallCrl(pem) => link.crls[side].push(pem),
                 Effect::Close(reason) | Effect::End(reason) => {
                     link.closed.get_or_insert(reason);
                 }
@@ -474,6 +478,7 @@ fn frames_out_of_order_close_the_session() {
             store_id: [0; 16],
             last_seq: 0,
             have_yours: None,
+            crl_number: 0,
         },
         sim.now,
     );
@@ -575,6 +580,76 @@ fn a_peer_restored_from_an_old_backup_gets_everything_again() {
         crate::identity::node_of_actor(&actor),
         Some(sim.nodes[1].id)
     );
+}
+
+#[test]
+fn a_newer_revocation_list_travels_to_the_peer_once() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let now = sim.now;
+    let mut a = Session::new(
+        LocalSummary {
+            store_id: [1; 16],
+            last_seq: 0,
+            have_theirs: None,
+            peer_store_seen: None,
+            crl: Some((3, "LIST-3".into())),
+        },
+        now,
+    );
+    let mut b = Session::new(
+        LocalSummary {
+            store_id: [2; 16],
+            last_seq: 0,
+            have_theirs: None,
+            peer_store_seen: None,
+            crl: Some((1, "LIST-1".into())),
+        },
+        now,
+    );
+    let hello = |fx: Vec<Effect>| {
+        fx.into_iter()
+            .find_map(|e| match e {
+                Effect::Send(f @ Frame::Hello { .. }) => Some(f),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let ha = hello(a.start());
+    let hb = hello(b.start());
+    let from_a = a.on_frame(hb, now);
+    assert!(
+        from_a
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Frame::Crl { number: 3, .. }))),
+        "{from_a:?}"
+    );
+    let from_b = b.on_frame(ha, now);
+    assert!(
+        !from_b
+            .iter()
+            .any(|e| matches!(e, Effect::Send(Frame::Crl { .. }))),
+        "the older list was offered"
+    );
+    let got = b.on_frame(
+        Frame::Crl {
+            number: 3,
+            pem: "LIST-3".into(),
+        },
+        now,
+    );
+    assert_eq!(got, vec![Effect::InstallCrl("LIST-3".into())]);
+    // Once installed, B does not echo it back to A.
+    assert!(b.on_crl(3, "LIST-3".into(), now).is_empty());
+    // A list installed later on A goes to B at once.
+    let later = a.on_crl(4, "LIST-4".into(), now);
+    assert_eq!(
+        later,
+        vec![Effect::Send(Frame::Crl {
+            number: 4,
+            pem: "LIST-4".into()
+        })]
+    );
+    drop(sim.links.drain(..));
 }
 
 #[derive(Debug, Clone)]
