@@ -377,6 +377,19 @@ pub fn client_tls(ca_pem: &str, client: Option<(&str, Vec<u8>)>) -> rustls::Clie
     }
 }
 
+/// Deterministic pseudo-random bytes (xorshift64), for incompressible test payloads.
+pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Adds `n` notes of about `size` bytes each, with the given audience, directly to the store of
 /// a stopped node (real redb file, through the library). Returns their ids.
 pub fn bulk_notes(dir: &Path, n: usize, size: usize, audience: &[&str]) -> Vec<String> {
@@ -390,18 +403,13 @@ pub fn bulk_notes(dir: &Path, n: usize, size: usize, audience: &[&str]) -> Vec<S
         audience.iter().map(|c| c.parse().unwrap()).collect();
     codes.push(cfg.facility.code.clone());
     let mut ids = Vec::with_capacity(n);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ n as u64;
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let mut b = store.batch().expect("batch");
         for i in chunk {
             let mut doc = automerge::Automerge::new().with_actor(b.actor().clone());
-            let text: String = (0..size)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (b'a' + (x % 26) as u8) as char
-                })
+            let text: String = pseudo_random_bytes(*i as u64 + 1, size)
+                .into_iter()
+                .map(|b| (b'a' + b % 26) as char)
                 .collect();
             doc.transact::<_, _, automerge::AutomergeError>(|tx| {
                 tx.put(automerge::ROOT, "schema", 1u64)?;

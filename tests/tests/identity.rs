@@ -474,17 +474,9 @@ fn garbage_datagrams_and_a_half_open_flood_do_not_stop_a_valid_peer() {
 
     // Garbage: 2,000 datagrams of random bytes and sizes, some shaped like QUIC long headers.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for i in 0..2000 {
         let len = 1 + (i * 37) % 1400;
-        let mut buf: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut buf = pseudo_random_bytes(0x2545_f491_4f6c_dd1d + i as u64, len);
         if i % 3 == 0 {
             buf[0] = 0xc0 | (buf[0] & 0x0f); // long header, Initial
             if buf.len() > 5 {

@@ -377,15 +377,7 @@ fn a_full_disk_fails_the_write_clearly_and_keeps_what_was_stored() {
     {
         use automerge::transaction::Transactable;
         let mut doc = automerge::Automerge::new();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let blob: Vec<u8> = (0..3 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let blob = pseudo_random_bytes(0x9e37_79b9_7f4a_7c15, 3 << 20);
         doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(automerge::ROOT, "scan", blob))
             .unwrap();
         std::fs::write(&big, doc.save()).unwrap();

@@ -192,6 +192,19 @@ fn fill(dir: &Path, n: usize, audience: &[&str]) -> Result<Vec<DocId>> {
     Ok(ids)
 }
 
+impl Pair {
+    async fn county_addr(&self) -> Result<String> {
+        Ok(self
+            .ch
+            .status()
+            .await?
+            .network
+            .listen
+            .context("the county is not listening")?
+            .to_string())
+    }
+}
+
 struct Pair {
     _tmp: tempfile::TempDir,
     ch: ChildNode,
@@ -222,16 +235,8 @@ async fn connect_and_wait(
     after_ms: u64,
     timeout: Duration,
 ) -> Result<PeerSyncStatus> {
-    let addr =
-        p.ch.status()
-            .await?
-            .network
-            .listen
-            .context("county not listening")?;
-    p.tc.ask(Request::PeerAdd {
-        addr: addr.to_string(),
-    })
-    .await?;
+    let addr = p.county_addr().await?;
+    p.tc.ask(Request::PeerAdd { addr }).await?;
     let started = Instant::now();
     loop {
         let s = p.tc.status().await?;
@@ -252,16 +257,8 @@ async fn connect_and_wait(
 }
 
 async fn disconnect(p: &Pair) -> Result<()> {
-    let addr =
-        p.ch.status()
-            .await?
-            .network
-            .listen
-            .context("county not listening")?;
-    p.tc.ask(Request::PeerRemove {
-        addr: addr.to_string(),
-    })
-    .await?;
+    let addr = p.county_addr().await?;
+    p.tc.ask(Request::PeerRemove { addr }).await?;
     for _ in 0..500 {
         if p.tc
             .status()

@@ -190,46 +190,45 @@ impl Sim {
         }
     }
 
+    /// Runs the next store operation of one side of a link; returns its result, if any.
+    fn run_op(
+        &mut self,
+        li: usize,
+        side: usize,
+    ) -> Option<Result<super::ops::OpResult, StoreError>> {
+        let op = self.links[li].sides[side].ops.pop_front()?;
+        let node = self.links[li].sides[side].node;
+        let peer = self.links[li].sides[1 - side].node;
+        let ctx = OpContext {
+            facility: self.nodes[node].facility.clone(),
+            kind: self.nodes[node].kind,
+            peer: identity(&self.nodes[peer]),
+        };
+        let (result, events) = commit(&mut self.nodes[node].store, |b| ops::execute(b, &ctx, op));
+        self.notify(node, events);
+        Some(result)
+    }
+
     fn step(&mut self) -> bool {
         let now = self.now;
         for li in 0..self.links.len() {
             for side in 0..2 {
                 // As in the driver, operations a session asked for before it ended still run
                 // (their results go nowhere); frames stop at once.
-                if self.links[li].closed.is_some() {
-                    if let Some(op) = self.links[li].sides[side].ops.pop_front() {
-                        let node = self.links[li].sides[side].node;
-                        let peer = self.links[li].sides[1 - side].node;
-                        let ctx = OpContext {
-                            facility: self.nodes[node].facility.clone(),
-                            kind: self.nodes[node].kind,
-                            peer: identity(&self.nodes[peer]),
+                let closed = self.links[li].closed.is_some();
+                if let Some(result) = self.run_op(li, side) {
+                    if !closed {
+                        let link = &mut self.links[li];
+                        let fx = match result {
+                            Ok(r) => link.sides[side].session.on_store(r, now),
+                            Err(e) => link.sides[side].session.on_store_failed(e.to_string(), now),
                         };
-                        let (_, events) =
-                            commit(&mut self.nodes[node].store, |b| ops::execute(b, &ctx, op));
-                        self.notify(node, events);
-                        return true;
+                        Self::effects(link, side, fx);
                     }
-                    continue;
-                }
-                if let Some(op) = self.links[li].sides[side].ops.pop_front() {
-                    let node = self.links[li].sides[side].node;
-                    let peer = self.links[li].sides[1 - side].node;
-                    let ctx = OpContext {
-                        facility: self.nodes[node].facility.clone(),
-                        kind: self.nodes[node].kind,
-                        peer: identity(&self.nodes[peer]),
-                    };
-                    let (result, events) =
-                        commit(&mut self.nodes[node].store, |b| ops::execute(b, &ctx, op));
-                    let link = &mut self.links[li];
-                    let fx = match result {
-                        Ok(r) => link.sides[side].session.on_store(r, now),
-                        Err(e) => link.sides[side].session.on_store_failed(e.to_string(), now),
-                    };
-                    Self::effects(link, side, fx);
-                    self.notify(node, events);
                     return true;
+                }
+                if closed {
+                    continue;
                 }
                 if let Some(frame) = self.links[li].sides[side].inbox.pop_front() {
                     let link = &mut self.links[li];
