@@ -127,6 +127,9 @@ async fn wait(dir: &Path, peer: Option<&str>, timeout: Duration) -> Result<()> {
             let who = if waiting.is_empty() {
                 match peer {
                     Some(p) => format!("no connected peer matches {p:?}"),
+                    None if selected.is_empty() && st.network.peers.is_empty() => {
+                        "this node has no peers (yilian peer add --addr HOST:PORT)".to_string()
+                    }
                     None => "not every configured peer is connected".to_string(),
                 }
             } else {
