@@ -305,6 +305,14 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Live edits between connected nodes: time from a write on one node until the other holds it.
+    Live {
+        /// Number of edits.
+        #[arg(long, default_value_t = 50)]
+        edits: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Load time for stored documents (opening the store and reading each one).
     Load {
         /// Number of documents.

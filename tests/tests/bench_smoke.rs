@@ -38,6 +38,9 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
         "{r}"
     );
 
+    let live = bench(&["live", "--edits", "5"]);
+    assert_eq!(live["edits"], 5);
+
     let c = bench(&["catchup", "--changed", "1,10"]);
     for run in c["runs"].as_array().unwrap() {
         assert_eq!(run["within_budget"], true, "{run}");

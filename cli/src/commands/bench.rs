@@ -32,6 +32,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Catchup { changed, json } => {
             super::bench_sync::catchup(&changed, json.json).await
         }
+        BenchCommand::Live { edits, json } => super::bench_sync::live(edits, json.json).await,
     }
 }
 

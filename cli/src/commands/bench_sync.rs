@@ -464,3 +464,55 @@ pub(crate) async fn catchup(ks: &[usize], json: bool) -> Result<()> {
     output::line(t);
     Ok(())
 }
+
+pub(crate) async fn live(edits: usize, json: bool) -> Result<()> {
+    let (p, ids) = pair(10).await?;
+    connect_and_wait(&p, 10, 0, Duration::from_secs(60)).await?;
+    let mut lat = Vec::with_capacity(edits);
+    for i in 0..edits {
+        let id = ids[i % ids.len()].to_string();
+        let Response::Written(info) =
+            p.ch.ask(Request::NoteAppend {
+                id: id.clone(),
+                text: format!("live edit {i}"),
+            })
+            .await?
+        else {
+            bail!("unexpected answer");
+        };
+        let t0 = Instant::now();
+        loop {
+            if let Response::Doc { info: there, .. } =
+                p.tc.ask(Request::DocShow { id: id.clone() }).await?
+                && there.heads == info.heads
+            {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                bail!("edit {i} did not arrive within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        lat.push(t0.elapsed());
+    }
+    p.tc.stop();
+    p.ch.stop();
+    lat.sort();
+    let p50 = super::bench::percentile(&lat, 0.5);
+    let p99 = super::bench::percentile(&lat, 0.99);
+    let max = lat.last().copied().unwrap_or_default();
+    if json {
+        return output::json(&serde_json::json!({
+            "scenario": "live", "edits": edits, "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max),
+        }));
+    }
+    let mut t = output::table(&["live edits", "p50", "p99", "max"]);
+    t.add_row(vec![
+        edits.to_string(),
+        format!("{:.1} ms", ms(p50)),
+        format!("{:.1} ms", ms(p99)),
+        format!("{:.1} ms", ms(max)),
+    ]);
+    output::line(t);
+    Ok(())
+}
