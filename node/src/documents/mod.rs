@@ -3,6 +3,8 @@
 //! view operators see. Typed document kinds live in submodules.
 
 pub mod note;
+pub mod referral;
+pub mod validate;
 
 use std::collections::BTreeSet;
 
