@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use yilian_node::config::FacilityKind;
 use yilian_node::documents::DocKind;
+use yilian_node::documents::referral::{Direction, Status, Urgency};
 use yilian_node::identity::cert::Role;
 use yilian_node::ids::{FacilityCode, NodeId};
 
@@ -47,6 +48,9 @@ pub(crate) enum Command {
     /// Peers this node dials, and their connection state.
     #[command(subcommand)]
     Peer(PeerCommand),
+    /// Two-way referrals (双向转诊).
+    #[command(subcommand)]
+    Referral(ReferralCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -243,6 +247,190 @@ pub(crate) enum NoteCommand {
         /// The entry.
         #[arg(long)]
         text: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReferralCreateArgs {
+    /// Receiving facility code (the county hospital for an upward referral).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// Receiving department.
+    #[arg(long)]
+    pub(crate) to_department: String,
+    /// Sending department.
+    #[arg(long)]
+    pub(crate) from_department: String,
+    /// up or down (default: from this facility's kind).
+    #[arg(long, value_parser = parse_direction)]
+    pub(crate) direction: Option<Direction>,
+    /// Patient name.
+    #[arg(long)]
+    pub(crate) patient_name: String,
+    /// M, F or U.
+    #[arg(long)]
+    pub(crate) sex: String,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) birth_date: String,
+    /// Resident identity card number (checked: GB 11643).
+    #[arg(long)]
+    pub(crate) id_number: Option<String>,
+    /// Medical record number.
+    #[arg(long)]
+    pub(crate) record_number: Option<String>,
+    /// Insurance card number.
+    #[arg(long)]
+    pub(crate) insurance_card: Option<String>,
+    /// Known allergies.
+    #[arg(long)]
+    pub(crate) allergies: Option<String>,
+    /// History and reason for transfer.
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Working diagnosis, ICD-10 code (e.g. K35.800).
+    #[arg(long)]
+    pub(crate) icd10: String,
+    /// Working diagnosis, text.
+    #[arg(long)]
+    pub(crate) diagnosis: String,
+    /// routine or green-channel.
+    #[arg(long, default_value = "routine", value_parser = parse_urgency)]
+    pub(crate) urgency: Urgency,
+    /// Treatment so far.
+    #[arg(long)]
+    pub(crate) treatment: String,
+    /// Linked result document ids, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) results: Vec<String>,
+    /// Downward: care and rehabilitation plan.
+    #[arg(long)]
+    pub(crate) care_plan: Option<String>,
+    /// Downward: follow-up instructions.
+    #[arg(long)]
+    pub(crate) follow_up: Option<String>,
+    /// Referring doctor.
+    #[arg(long)]
+    pub(crate) doctor: String,
+    /// Referring doctor's phone.
+    #[arg(long)]
+    pub(crate) phone: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonFlag,
+}
+
+fn parse_direction(s: &str) -> Result<Direction, String> {
+    match s {
+        "up" => Ok(Direction::Up),
+        "down" => Ok(Direction::Down),
+        _ => Err("use up or down".into()),
+    }
+}
+
+fn parse_urgency(s: &str) -> Result<Urgency, String> {
+    match s {
+        "routine" => Ok(Urgency::Routine),
+        "green-channel" => Ok(Urgency::GreenChannel),
+        _ => Err("use routine or green-channel".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReferralCommand {
+    /// Send a patient to another facility.
+    Create(Box<ReferralCreateArgs>),
+    /// Receiving facility: accept with an appointment slot.
+    Accept {
+        /// Referral id or unique prefix.
+        id: String,
+        /// Appointment slot, YYYY-MM-DDTHH:MM.
+        #[arg(long)]
+        slot: String,
+        /// Receiving department.
+        #[arg(long)]
+        department: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Receiving facility: reject with a reason.
+    Reject {
+        /// Referral id or unique prefix.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Receiving facility: the patient arrived.
+    Arrive {
+        /// Referral id or unique prefix.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Receiving facility: treatment complete.
+    Complete {
+        /// Referral id or unique prefix.
+        id: String,
+        /// Outcome (admitted, treated, discharged ...).
+        #[arg(long)]
+        outcome: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Sending facility: cancel before arrival.
+    Cancel {
+        /// Referral id or unique prefix.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Either side: add a note.
+    Note {
+        /// Referral id or unique prefix.
+        id: String,
+        /// The note.
+        #[arg(long)]
+        text: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Referrals, newest first.
+    List {
+        /// Only this status (requested, accepted, rejected, arrived, completed, cancelled).
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only up or down.
+        #[arg(long, value_parser = parse_direction)]
+        direction: Option<Direction>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// One referral: request, acts, status, conflicts.
+    Show {
+        /// Referral id or unique prefix.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Referrals whose offline acts contradict each other, with every act shown.
+    Conflicts {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Receiving facility or county hospital: settle a conflict by keeping one act.
+    Resolve {
+        /// Referral id or unique prefix.
+        id: String,
+        /// Id (or unique prefix) of the act to keep.
+        #[arg(long)]
+        keep: String,
         #[command(flatten)]
         json: JsonFlag,
     },

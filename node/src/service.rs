@@ -11,7 +11,9 @@ use crate::config::{NodeConfig, check_peer_addr};
 use crate::control::proto::{
     ErrorKind, IdentityReport, NetworkReport, Request, Response, StatusReport,
 };
+use crate::control::proto::{ReferralSummary, ReferralView};
 use crate::datadir::DataDir;
+use crate::documents::referral::{self, ActInput, ReferralInput};
 use crate::documents::{self, Audience, DocKind, note};
 use crate::identity::enroll::date;
 use crate::ids::{FacilityCode, NodeId};
@@ -338,6 +340,58 @@ impl Service {
                 tracing::info!(peer = %addr, "peer removed");
                 Ok(Response::Peers(self.peers()))
             }
+            Request::ReferralCreate { input } => self.referral_create(input).await,
+            Request::ReferralAct { id, act } => self.referral_edit(id, RefEdit::Act(act)).await,
+            Request::ReferralNote { id, text } => self.referral_edit(id, RefEdit::Note(text)).await,
+            Request::ReferralShow { id } => Ok(Response::Referral(Box::new(
+                self.store
+                    .call(move |b| {
+                        let id = b.resolve(&id)?;
+                        referral_view(b, &id)
+                    })
+                    .await?,
+            ))),
+            Request::ReferralList {
+                status,
+                direction,
+                conflicts_only,
+            } => {
+                let list = self
+                    .store
+                    .call(move |b| {
+                        let mut out = Vec::new();
+                        for info in b.list(Some(DocKind::Referral))? {
+                            let Ok(r) = b.read(&info.id, referral::read)? else {
+                                continue;
+                            };
+                            let d = referral::derive(&r);
+                            if status.is_some_and(|s| s != d.status)
+                                || direction.is_some_and(|x| x != r.request.direction)
+                                || (conflicts_only && !d.needs_reconciliation())
+                            {
+                                continue;
+                            }
+                            out.push(ReferralSummary {
+                                id: info.id,
+                                number: r.request.number,
+                                direction: r.request.direction,
+                                from: r.request.from.facility,
+                                to: r.request.to.facility,
+                                patient: r.request.patient.name,
+                                urgency: r.request.urgency,
+                                status: d.status,
+                                slot: d.slot.clone(),
+                                needs_reconciliation: d.needs_reconciliation(),
+                                created_ms: r.request.created_ms,
+                                updated_ms: info.updated_ms,
+                            });
+                        }
+                        out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+                        Ok(out)
+                    })
+                    .await?;
+                Ok(Response::Referrals(list))
+            }
             Request::CrlInstall { pem } => {
                 let (crl, dropped) = self.revocation.install(&pem).map_err(invalid)?;
                 Ok(Response::CrlInstalled {
@@ -347,6 +401,111 @@ impl Service {
                 })
             }
         }
+    }
+}
+
+enum RefEdit {
+    Act(ActInput),
+    Note(String),
+}
+
+fn referral_view(
+    b: &mut crate::storage::Batch<'_>,
+    id: &crate::ids::DocId,
+) -> Result<ReferralView, StoreError> {
+    let info = b.info(id)?;
+    if info.kind != DocKind::Referral {
+        return Err(StoreError::Invalid(format!(
+            "document {id} is not a referral"
+        )));
+    }
+    let referral = b.read(id, referral::read)?.map_err(StoreError::Invalid)?;
+    let derived = referral::derive(&referral);
+    Ok(ReferralView {
+        info,
+        referral,
+        derived,
+    })
+}
+
+impl Service {
+    async fn referral_create(&self, input: ReferralInput) -> Result<Response, Failure> {
+        let cfg = self.config();
+        let me = cfg.facility.code.clone();
+        let now = documents::now_ms();
+        let day = jiff::Timestamp::from_millisecond(now as i64)
+            .map(|t| t.strftime("%Y%m%d").to_string())
+            .unwrap_or_default();
+        let tag: [u8; 3] = crate::identity::random_bytes();
+        let number = format!("{me}-{day}-{:02X}{:02X}{:02X}", tag[0], tag[1], tag[2]);
+        let r = referral::build(input, &me, cfg.facility.kind, number, now).map_err(invalid)?;
+        let audience = Audience::new(
+            [&r.request.from.facility, &r.request.to.facility]
+                .into_iter()
+                .filter_map(|c| c.parse().ok()),
+        );
+        let number = r.request.number.clone();
+        let view = self
+            .store
+            .call(move |b| {
+                let mut doc = Automerge::new().with_actor(b.actor().clone());
+                referral::write(&mut doc, &r).map_err(StoreError::InvalidDocument)?;
+                let info = b.create(DocKind::Referral, audience, doc)?;
+                referral_view(b, &info.id)
+            })
+            .await?;
+        // The number and id identify the referral; no patient data goes to the log.
+        tracing::info!(doc = %view.info.id, %number, "referral created");
+        Ok(Response::Referral(Box::new(view)))
+    }
+
+    async fn referral_edit(&self, id: String, edit: RefEdit) -> Result<Response, Failure> {
+        let cfg = self.config();
+        let me = cfg.facility.code.clone();
+        let kind = cfg.facility.kind;
+        let node = self.node_id.to_string();
+        let view = self
+            .store
+            .call(move |b| {
+                let id = b.resolve(&id)?;
+                referral_view(b, &id)?;
+                b.edit(&id, |d| {
+                    let mut r = referral::read(d).map_err(StoreError::Invalid)?;
+                    let now = documents::now_ms();
+                    match edit {
+                        RefEdit::Act(input) => {
+                            let act_id: [u8; 8] = crate::identity::random_bytes();
+                            let act_id = act_id.iter().map(|x| format!("{x:02x}")).collect();
+                            let a = referral::make_act(&r, &me, kind, &node, now, act_id, input)
+                                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                            r.acts.push(a);
+                        }
+                        RefEdit::Note(text) => {
+                            let text = documents::validate::text("text", &text, 4000)
+                                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                            let party = [&r.request.from.facility, &r.request.to.facility];
+                            if !party.contains(&&me.to_string())
+                                && kind != crate::config::FacilityKind::CountyHospital
+                            {
+                                return Err(StoreError::Invalid(format!(
+                                    "{me} is not a party to referral {}",
+                                    r.request.number
+                                )));
+                            }
+                            r.notes.push(referral::Note {
+                                at: now,
+                                by: me.to_string(),
+                                text,
+                            });
+                        }
+                    }
+                    referral::write(d, &r).map_err(StoreError::InvalidDocument)
+                })?;
+                referral_view(b, &id)
+            })
+            .await?;
+        tracing::info!(doc = %view.info.id, number = %view.referral.request.number, status = view.derived.status.as_str(), "referral updated");
+        Ok(Response::Referral(Box::new(view)))
     }
 }
 

@@ -7,6 +7,7 @@ mod ca;
 mod demo;
 mod doc;
 mod node;
+mod referral;
 mod sync;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Enroll(cmd) => ca::enroll(&need_dir()?, cmd).await,
         Command::Crl(cmd) => ca::crl(&need_dir()?, cmd).await,
         Command::Peer(cmd) => node::peer(&need_dir()?, cmd).await,
+        Command::Referral(cmd) => referral::run(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,

@@ -6,9 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FacilityConfig;
+use crate::documents::referral::{
+    ActInput, Derived, Direction, Referral, ReferralInput, Status, Urgency,
+};
 use crate::documents::{DocInfo, DocKind};
 use crate::identity::cert::Role;
-use crate::ids::{FacilityCode, NodeId};
+use crate::ids::{DocId, FacilityCode, NodeId};
 use crate::storage::StoreStats;
 use crate::sync::PeerSyncStatus;
 use crate::transport::{PeerIdentity, PeerStatus};
@@ -88,6 +91,39 @@ pub enum Request {
         /// The list, PEM.
         pem: String,
     },
+    /// Create a referral from this facility.
+    ReferralCreate {
+        /// What the sender filled in.
+        input: ReferralInput,
+    },
+    /// Record a decision on a referral.
+    ReferralAct {
+        /// Referral document id or unique prefix.
+        id: String,
+        /// The decision.
+        act: ActInput,
+    },
+    /// Append a note to a referral.
+    ReferralNote {
+        /// Referral document id or unique prefix.
+        id: String,
+        /// The note.
+        text: String,
+    },
+    /// Referrals, filtered.
+    ReferralList {
+        /// Only this status.
+        status: Option<Status>,
+        /// Only this direction.
+        direction: Option<Direction>,
+        /// Only referrals that need reconciliation.
+        conflicts_only: bool,
+    },
+    /// One referral with its derived status.
+    ReferralShow {
+        /// Referral document id or unique prefix.
+        id: String,
+    },
 }
 
 /// What the node answers.
@@ -125,6 +161,10 @@ pub enum Response {
         /// Live peers dropped because of it.
         dropped: Vec<PeerIdentity>,
     },
+    /// A referral with its derived status.
+    Referral(Box<ReferralView>),
+    /// Referral summaries.
+    Referrals(Vec<ReferralSummary>),
     /// The request failed; nothing was changed.
     Error {
         /// Class of failure.
@@ -201,6 +241,46 @@ pub struct NetworkReport {
     pub peers: Vec<PeerStatus>,
     /// Sync figures per peer.
     pub sync: Vec<PeerSyncStatus>,
+}
+
+/// A referral as shown to an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralView {
+    /// Document metadata.
+    pub info: DocInfo,
+    /// The referral.
+    pub referral: Referral,
+    /// Its derived status and conflicts.
+    pub derived: Derived,
+}
+
+/// One line of a referral list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralSummary {
+    /// Document id.
+    pub id: DocId,
+    /// Referral number.
+    pub number: String,
+    /// Up or down.
+    pub direction: Direction,
+    /// Sending facility.
+    pub from: String,
+    /// Receiving facility.
+    pub to: String,
+    /// Patient name (shown to operators, never logged).
+    pub patient: String,
+    /// Routine or green channel.
+    pub urgency: Urgency,
+    /// Derived status.
+    pub status: Status,
+    /// Appointment slot, if accepted.
+    pub slot: Option<String>,
+    /// Contradictory acts wait for reconciliation.
+    pub needs_reconciliation: bool,
+    /// Created (ms since the Unix epoch).
+    pub created_ms: u64,
+    /// Last changed on this node (ms since the Unix epoch).
+    pub updated_ms: u64,
 }
 
 /// Encodes a message with its version prefix.
