@@ -340,7 +340,7 @@ impl Service {
                 tracing::info!(peer = %addr, "peer removed");
                 Ok(Response::Peers(self.peers()))
             }
-            Request::ReferralCreate { input } => self.referral_create(input).await,
+            Request::ReferralCreate { input } => self.referral_create(*input).await,
             Request::ReferralAct { id, act } => self.referral_edit(id, RefEdit::Act(act)).await,
             Request::ReferralNote { id, text } => self.referral_edit(id, RefEdit::Note(text)).await,
             Request::ReferralShow { id } => Ok(Response::Referral(Box::new(
@@ -386,7 +386,7 @@ impl Service {
                                 updated_ms: info.updated_ms,
                             });
                         }
-                        out.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+                        out.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
                         Ok(out)
                     })
                     .await?;

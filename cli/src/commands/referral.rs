@@ -32,7 +32,12 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
     let (req, json) = match cmd {
         ReferralCommand::Create(a) => {
             let json = a.json.json;
-            (Request::ReferralCreate { input: input(*a) }, json)
+            (
+                Request::ReferralCreate {
+                    input: Box::new(input(*a)),
+                },
+                json,
+            )
         }
         ReferralCommand::Accept {
             id,

@@ -94,7 +94,7 @@ pub enum Request {
     /// Create a referral from this facility.
     ReferralCreate {
         /// What the sender filled in.
-        input: ReferralInput,
+        input: Box<ReferralInput>,
     },
     /// Record a decision on a referral.
     ReferralAct {
