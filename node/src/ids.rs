@@ -136,6 +136,14 @@ impl DocId {
 pub struct FacilityCode(String);
 
 impl FacilityCode {
+    /// The audience marker for "every facility of the alliance" (`*`).
+    pub const EVERYONE: &'static str = "*";
+
+    /// The `*` marker: in an audience, every facility of the alliance may hold the document.
+    pub fn everyone() -> FacilityCode {
+        FacilityCode(Self::EVERYONE.to_string())
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -146,6 +154,9 @@ impl FromStr for FacilityCode {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
         let t = s.trim();
+        if t == Self::EVERYONE {
+            return Ok(Self::everyone());
+        }
         let ok = (2..=32).contains(&t.len())
             && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

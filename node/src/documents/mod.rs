@@ -3,7 +3,9 @@
 //! view operators see. Typed document kinds live in submodules.
 
 pub mod note;
+
 pub mod referral;
+pub mod result;
 pub mod validate;
 
 use std::collections::BTreeSet;
@@ -96,9 +98,9 @@ impl Audience {
         Audience(codes.into_iter().collect())
     }
 
-    /// Whether a facility may hold the document.
+    /// Whether a facility may hold the document (also when the audience is everyone, `*`).
     pub fn contains(&self, code: &FacilityCode) -> bool {
-        self.0.contains(code)
+        self.0.contains(code) || self.0.contains(&FacilityCode::everyone())
     }
 
     /// Adds a facility.
