@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use yilian_node::config::FacilityKind;
 use yilian_node::documents::DocKind;
 use yilian_node::documents::referral::{Direction, Status, Urgency};
+use yilian_node::documents::result::{ItemClass, RetestReason};
 use yilian_node::identity::cert::Role;
 use yilian_node::ids::{FacilityCode, NodeId};
 
@@ -51,6 +52,12 @@ pub(crate) enum Command {
     /// Two-way referrals (双向转诊).
     #[command(subcommand)]
     Referral(ReferralCommand),
+    /// Lab and imaging results and their mutual recognition (检查检验结果互认).
+    #[command(subcommand)]
+    Result(ResultCommand),
+    /// Quality-control certifications of facilities.
+    #[command(subcommand)]
+    Qc(QcCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -431,6 +438,152 @@ pub(crate) enum ReferralCommand {
         /// Id (or unique prefix) of the act to keep.
         #[arg(long)]
         keep: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResultArgs {
+    /// Patient name.
+    #[arg(long)]
+    pub(crate) patient_name: String,
+    /// M, F or U.
+    #[arg(long)]
+    pub(crate) sex: String,
+    /// YYYY-MM-DD.
+    #[arg(long)]
+    pub(crate) birth_date: String,
+    /// Resident identity card number.
+    #[arg(long)]
+    pub(crate) id_number: Option<String>,
+    /// Item code (WS/T 886 8-character code, LOINC, or local).
+    #[arg(long)]
+    pub(crate) item_code: String,
+    /// ws-t-886, loinc or local.
+    #[arg(long, default_value = "ws-t-886")]
+    pub(crate) item_system: String,
+    /// Item name.
+    #[arg(long)]
+    pub(crate) item_name: String,
+    /// lab or imaging.
+    #[arg(long)]
+    pub(crate) class: ItemClass,
+    /// Value.
+    #[arg(long)]
+    pub(crate) value: Option<String>,
+    /// Unit.
+    #[arg(long)]
+    pub(crate) unit: Option<String>,
+    /// Report text (imaging findings).
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+    /// Reference range.
+    #[arg(long)]
+    pub(crate) reference_range: Option<String>,
+    /// Abnormal flag (H, L, A, N).
+    #[arg(long)]
+    pub(crate) abnormal: Option<String>,
+    /// Specimen or exam time, YYYY-MM-DDTHH:MM.
+    #[arg(long)]
+    pub(crate) taken_at: String,
+    /// Reporting clinician.
+    #[arg(long)]
+    pub(crate) clinician: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ResultCommand {
+    /// Record a result performed at this facility.
+    Add {
+        #[command(flatten)]
+        result: Box<ResultArgs>,
+        /// Facilities allowed to hold it (default: every facility of the alliance, *).
+        #[arg(long, value_delimiter = ',', value_name = "CODE,...")]
+        audience: Vec<FacilityCode>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Record a corrected version; the old result is kept and marked superseded.
+    Correct {
+        /// The result corrected.
+        id: String,
+        #[command(flatten)]
+        result: Box<ResultArgs>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Whether a result is recognised (certification on the test day, validity window), and why.
+    Check {
+        /// The result.
+        id: String,
+        /// Day of the check, YYYY-MM-DD (default today).
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Record that a doctor re-tests instead of recognising, and why.
+    Retest {
+        /// The result.
+        id: String,
+        /// condition-changed, fast-changing, critical, emergency, forensic, patient-request,
+        /// lab-failed-qa, too-old or other.
+        #[arg(long)]
+        reason: RetestReason,
+        /// Free text (required for other).
+        #[arg(long)]
+        text: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// One result.
+    Show {
+        /// The result.
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Every result, newest first.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QcCommand {
+    /// Record a facility's certification (county hospital or a node with the qc role).
+    Add {
+        /// Certificate number.
+        #[arg(long)]
+        number: String,
+        /// Certified facility.
+        #[arg(long)]
+        facility: String,
+        /// Item codes covered, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        items: Vec<String>,
+        /// Item classes covered entirely (lab, imaging), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        classes: Vec<ItemClass>,
+        /// Issuing body.
+        #[arg(long)]
+        issuer: String,
+        /// province or city.
+        #[arg(long)]
+        level: String,
+        /// First valid day, YYYY-MM-DD.
+        #[arg(long)]
+        valid_from: String,
+        /// Last valid day, YYYY-MM-DD.
+        #[arg(long)]
+        valid_to: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Every certification known here.
+    List {
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -127,6 +127,9 @@ pub struct NodeConfig {
     /// Node-to-node networking.
     #[serde(default)]
     pub network: NetworkConfig,
+    /// Result recognition: windows per item class and item, and the mark.
+    #[serde(default)]
+    pub recognition: crate::documents::result::RecognitionConfig,
 }
 
 /// A configuration file that could not be read or understood.

@@ -126,6 +126,7 @@ impl DataDir {
             facility,
             storage: StorageConfig::default(),
             network,
+            recognition: Default::default(),
         };
         let store = Store::create(&self.store_path(), key.node_id(), StoreOptions::default())
             .map_err(|source| DataDirError::Store {

@@ -11,9 +11,10 @@ use crate::config::{NodeConfig, check_peer_addr};
 use crate::control::proto::{
     ErrorKind, IdentityReport, NetworkReport, Request, Response, StatusReport,
 };
-use crate::control::proto::{ReferralSummary, ReferralView};
+use crate::control::proto::{ReferralSummary, ReferralView, ResultView};
 use crate::datadir::DataDir;
 use crate::documents::referral::{self, ActInput, ReferralInput};
+use crate::documents::result::{self, QcCert, ResultInput, RetestReason, TestResult};
 use crate::documents::{self, Audience, DocKind, note};
 use crate::identity::enroll::date;
 use crate::ids::{FacilityCode, NodeId};
@@ -392,6 +393,89 @@ impl Service {
                     .await?;
                 Ok(Response::Referrals(list))
             }
+            Request::ResultAdd { input, audience } => self.result_add(*input, None, audience).await,
+            Request::ResultCorrect { id, input } => self.result_add(*input, Some(id), vec![]).await,
+            Request::ResultRetest { id, reason, text } => {
+                self.result_retest(id, reason, text).await
+            }
+            Request::ResultShow { id } => Ok(Response::Result(Box::new(
+                self.store
+                    .call(move |b| {
+                        let id = b.resolve(&id)?;
+                        result_view(b, &id)
+                    })
+                    .await?,
+            ))),
+            Request::ResultList => Ok(Response::Results(
+                self.store
+                    .call(|b| {
+                        let mut out = Vec::new();
+                        for info in b.list(Some(DocKind::Result))? {
+                            out.push(result_view(b, &info.id)?);
+                        }
+                        out.sort_by(|x, y| y.result.taken_at.cmp(&x.result.taken_at));
+                        Ok(out)
+                    })
+                    .await?,
+            )),
+            Request::ResultCheck { id, on } => {
+                let on = match on {
+                    Some(d) => documents::validate::date("on", &d).map_err(invalid)?,
+                    None => jiff::Zoned::now().date(),
+                };
+                let cfg = self.config().recognition;
+                let (view, decision) = self
+                    .store
+                    .call(move |b| {
+                        let id = b.resolve(&id)?;
+                        let view = result_view(b, &id)?;
+                        let certs: Vec<QcCert> = qc_certs(b)?.into_iter().map(|(_, c)| c).collect();
+                        let by = view.superseded_by.map(|d| d.to_string());
+                        let decision =
+                            result::recognise(&view.result, by.as_deref(), &certs, &cfg, on);
+                        Ok((view, decision))
+                    })
+                    .await?;
+                Ok(Response::Recognition {
+                    result: Box::new(view),
+                    decision,
+                    on: on.to_string(),
+                })
+            }
+            Request::QcAdd { input } => {
+                let cfg = self.config();
+                let roles = self
+                    .revocation
+                    .tls()
+                    .map(|t| t.info().claims.roles.clone())
+                    .unwrap_or_default();
+                if cfg.facility.kind != crate::config::FacilityKind::CountyHospital
+                    && !roles.contains(&crate::identity::cert::Role::Qc)
+                {
+                    return Err(invalid(format!(
+                        "{} may not record quality-control certifications: that needs the county hospital or a node with the qc role",
+                        cfg.facility.code
+                    )));
+                }
+                let cert = result::build_qc(*input).map_err(invalid)?;
+                let number = cert.number.clone();
+                let (id, cert) = self
+                    .store
+                    .call(move |b| {
+                        let mut doc = Automerge::new().with_actor(b.actor().clone());
+                        write_typed(&mut doc, &cert)?;
+                        let info = b.create(
+                            DocKind::QcCert,
+                            Audience::new([FacilityCode::everyone()]),
+                            doc,
+                        )?;
+                        Ok((info.id, cert))
+                    })
+                    .await?;
+                tracing::info!(doc = %id, %number, "quality-control certification recorded");
+                Ok(Response::QcCerts(vec![(id, cert)]))
+            }
+            Request::QcList => Ok(Response::QcCerts(self.store.call(qc_certs).await?)),
             Request::CrlInstall { pem } => {
                 let (crl, dropped) = self.revocation.install(&pem).map_err(invalid)?;
                 Ok(Response::CrlInstalled {
@@ -402,6 +486,64 @@ impl Service {
             }
         }
     }
+}
+
+fn write_typed<T: autosurgeon::Reconcile>(
+    doc: &mut Automerge,
+    value: &T,
+) -> Result<(), StoreError> {
+    doc.transact::<_, _, autosurgeon::ReconcileError>(|tx| autosurgeon::reconcile(tx, value))
+        .map(|_| ())
+        .map_err(|f| StoreError::InvalidDocument(f.error.to_string()))
+}
+
+fn read_typed<T: autosurgeon::Hydrate>(doc: &Automerge, what: &str) -> Result<T, StoreError> {
+    autosurgeon::hydrate(doc)
+        .map_err(|e| StoreError::Invalid(format!("not a readable {what}: {e}")))
+}
+
+fn result_view(
+    b: &mut crate::storage::Batch<'_>,
+    id: &crate::ids::DocId,
+) -> Result<ResultView, StoreError> {
+    let info = b.info(id)?;
+    if info.kind != DocKind::Result {
+        return Err(StoreError::Invalid(format!(
+            "document {id} is not a result"
+        )));
+    }
+    let result: TestResult = b.read(id, |d| read_typed(d, "result"))??;
+    let key = id.to_string();
+    let mut superseded_by = None;
+    for other in b.list(Some(DocKind::Result))? {
+        if other.id != *id {
+            let s: Option<String> = b.read(&other.id, |d| {
+                read_typed::<TestResult>(d, "result")
+                    .ok()
+                    .and_then(|r| r.supersedes)
+            })?;
+            if s.as_deref() == Some(key.as_str()) {
+                superseded_by = Some(other.id);
+            }
+        }
+    }
+    Ok(ResultView {
+        info,
+        result,
+        superseded_by,
+    })
+}
+
+fn qc_certs(
+    b: &mut crate::storage::Batch<'_>,
+) -> Result<Vec<(crate::ids::DocId, QcCert)>, StoreError> {
+    let mut out = Vec::new();
+    for info in b.list(Some(DocKind::QcCert))? {
+        if let Ok(c) = b.read(&info.id, |d| read_typed::<QcCert>(d, "certification"))? {
+            out.push((info.id, c));
+        }
+    }
+    Ok(out)
 }
 
 enum RefEdit {
@@ -429,6 +571,91 @@ fn referral_view(
 }
 
 impl Service {
+    async fn result_add(
+        &self,
+        input: ResultInput,
+        corrects: Option<String>,
+        audience: Vec<FacilityCode>,
+    ) -> Result<Response, Failure> {
+        let me = self.config().facility.code;
+        let view = self
+            .store
+            .call(move |b| {
+                let (supersedes, audience) = match corrects {
+                    Some(old) => {
+                        let old = b.resolve(&old)?;
+                        let v = result_view(b, &old)?;
+                        if v.result.facility != me.as_str() {
+                            return Err(StoreError::Invalid(format!(
+                                "only the performing facility {} can correct this result",
+                                v.result.facility
+                            )));
+                        }
+                        if let Some(by) = v.superseded_by {
+                            return Err(StoreError::Invalid(format!(
+                                "this result was already corrected by {by}; correct that one"
+                            )));
+                        }
+                        (Some(old.to_string()), v.info.audience)
+                    }
+                    None if audience.is_empty() => {
+                        (None, Audience::new([FacilityCode::everyone()]))
+                    }
+                    None => {
+                        let mut a = Audience::new(audience);
+                        a.insert(me.clone());
+                        (None, a)
+                    }
+                };
+                let r = result::build(input, me.as_str(), supersedes)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let mut doc = Automerge::new().with_actor(b.actor().clone());
+                write_typed(&mut doc, &r)?;
+                let info = b.create(DocKind::Result, audience, doc)?;
+                result_view(b, &info.id)
+            })
+            .await?;
+        tracing::info!(doc = %view.info.id, item = %view.result.item.code, "result recorded");
+        Ok(Response::Result(Box::new(view)))
+    }
+
+    async fn result_retest(
+        &self,
+        id: String,
+        reason: RetestReason,
+        text: Option<String>,
+    ) -> Result<Response, Failure> {
+        let text = text.filter(|t| !t.trim().is_empty());
+        if reason == RetestReason::Other && text.is_none() {
+            return Err(invalid("text: is required when the reason is other"));
+        }
+        let text = text
+            .map(|t| documents::validate::text("text", &t, 2000))
+            .transpose()
+            .map_err(invalid)?;
+        let me = self.config().facility.code;
+        let view = self
+            .store
+            .call(move |b| {
+                let id = b.resolve(&id)?;
+                result_view(b, &id)?;
+                b.edit(&id, |d| {
+                    let mut r: TestResult = read_typed(d, "result")?;
+                    r.retests.push(result::Retest {
+                        at: documents::now_ms(),
+                        by: me.to_string(),
+                        reason,
+                        text,
+                    });
+                    write_typed(d, &r)
+                })?;
+                result_view(b, &id)
+            })
+            .await?;
+        tracing::info!(doc = %view.info.id, "re-test recorded");
+        Ok(Response::Result(Box::new(view)))
+    }
+
     async fn referral_create(&self, input: ReferralInput) -> Result<Response, Failure> {
         let cfg = self.config();
         let me = cfg.facility.code.clone();

@@ -8,6 +8,7 @@ mod demo;
 mod doc;
 mod node;
 mod referral;
+mod result;
 mod sync;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Crl(cmd) => ca::crl(&need_dir()?, cmd).await,
         Command::Peer(cmd) => node::peer(&need_dir()?, cmd).await,
         Command::Referral(cmd) => referral::run(&need_dir()?, cmd).await,
+        Command::Result(cmd) => result::run(&need_dir()?, cmd).await,
+        Command::Qc(cmd) => result::qc(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,

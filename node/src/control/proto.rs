@@ -9,6 +9,9 @@ use crate::config::FacilityConfig;
 use crate::documents::referral::{
     ActInput, Derived, Direction, Referral, ReferralInput, Status, Urgency,
 };
+use crate::documents::result::{
+    QcCert, QcInput, Recognition, ResultInput, RetestReason, TestResult,
+};
 use crate::documents::{DocInfo, DocKind};
 use crate::identity::cert::Role;
 use crate::ids::{DocId, FacilityCode, NodeId};
@@ -124,6 +127,50 @@ pub enum Request {
         /// Referral document id or unique prefix.
         id: String,
     },
+    /// Record a result performed at this facility.
+    ResultAdd {
+        /// The result.
+        input: Box<ResultInput>,
+        /// Who may hold it; empty: every facility of the alliance.
+        audience: Vec<FacilityCode>,
+    },
+    /// Record a corrected version of a result (the old one is kept and marked superseded).
+    ResultCorrect {
+        /// The result corrected.
+        id: String,
+        /// The corrected result.
+        input: Box<ResultInput>,
+    },
+    /// Record a re-test decision with its reason.
+    ResultRetest {
+        /// The result not recognised.
+        id: String,
+        /// Coded reason.
+        reason: RetestReason,
+        /// Free text (required for `other`).
+        text: Option<String>,
+    },
+    /// Whether a result is recognised on a day (default today), and why.
+    ResultCheck {
+        /// The result.
+        id: String,
+        /// `YYYY-MM-DD`.
+        on: Option<String>,
+    },
+    /// One result.
+    ResultShow {
+        /// The result.
+        id: String,
+    },
+    /// Every result.
+    ResultList,
+    /// Record a facility's quality-control certification (county hospital or `qc` role).
+    QcAdd {
+        /// The certification.
+        input: Box<QcInput>,
+    },
+    /// Every certification.
+    QcList,
 }
 
 /// What the node answers.
@@ -165,6 +212,21 @@ pub enum Response {
     Referral(Box<ReferralView>),
     /// Referral summaries.
     Referrals(Vec<ReferralSummary>),
+    /// A result.
+    Result(Box<ResultView>),
+    /// Results.
+    Results(Vec<ResultView>),
+    /// A recognition decision.
+    Recognition {
+        /// The result.
+        result: Box<ResultView>,
+        /// The decision.
+        decision: Recognition,
+        /// The day checked.
+        on: String,
+    },
+    /// Certifications.
+    QcCerts(Vec<(DocId, QcCert)>),
     /// The request failed; nothing was changed.
     Error {
         /// Class of failure.
@@ -252,6 +314,17 @@ pub struct ReferralView {
     pub referral: Referral,
     /// Its derived status and conflicts.
     pub derived: Derived,
+}
+
+/// A result as shown to an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultView {
+    /// Document metadata.
+    pub info: DocInfo,
+    /// The result.
+    pub result: TestResult,
+    /// The correction that supersedes it, if any.
+    pub superseded_by: Option<DocId>,
 }
 
 /// One line of a referral list.
