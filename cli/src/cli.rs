@@ -431,6 +431,17 @@ pub(crate) enum ReferralCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Export as HL7 FHIR R4 JSON (Bundle: Patient, ServiceRequest, Task) or as yilian JSON.
+    Export {
+        /// Referral id or unique prefix.
+        id: String,
+        /// fhir or json.
+        #[arg(long, default_value = "fhir")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Receiving facility or county hospital: settle a conflict by keeping one act.
     Resolve {
         /// Referral id or unique prefix.
@@ -544,6 +555,17 @@ pub(crate) enum ResultCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Export as HL7 FHIR R4 JSON (Bundle: Patient, Observation, DiagnosticReport) or yilian JSON.
+    Export {
+        /// The result.
+        id: String,
+        /// fhir or json.
+        #[arg(long, default_value = "fhir")]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Every result, newest first.
     List {
         #[command(flatten)]
@@ -587,6 +609,15 @@ pub(crate) enum QcCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// HL7 FHIR R4 JSON.
+    Fhir,
+    /// yilian's own JSON (as `show --json`).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

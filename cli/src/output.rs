@@ -70,6 +70,29 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes pretty JSON to a file (atomically) or to standard output.
+pub(crate) fn write_json(
+    v: &serde_json::Value,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = serde_json::to_string_pretty(v)?;
+    match out {
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+        Some(path) => {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text.as_bytes())
+                .and_then(|_| std::fs::rename(&tmp, path))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+            Ok(())
+        }
+    }
+}
+
 /// Prints a line.
 pub(crate) fn line(s: impl std::fmt::Display) {
     println!("{s}");

@@ -7,9 +7,10 @@ use yilian_node::control::proto::{ReferralSummary, ReferralView};
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::referral::{ActInput, ActKind, Direction, ReferralInput, Urgency};
 
-use crate::cli::{ReferralCommand, ReferralCreateArgs};
+use crate::cli::{ExportFormat, ReferralCommand, ReferralCreateArgs};
 use crate::connect::connect;
 use crate::output;
+use yilian_node::documents::fhir;
 
 async fn one(dir: &Path, req: Request) -> Result<Response> {
     let mut conn = connect(dir).await?;
@@ -118,6 +119,16 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
         ),
         ReferralCommand::Conflicts { json } => {
             return conflicts(dir, json.json).await;
+        }
+        ReferralCommand::Export { id, format, out } => {
+            let Response::Referral(v) = one(dir, Request::ReferralShow { id }).await? else {
+                bail!("unexpected answer from the node");
+            };
+            let doc = match format {
+                ExportFormat::Fhir => fhir::referral_bundle(&v.info.id, &v.referral, &v.derived),
+                ExportFormat::Json => view_json(&v),
+            };
+            return output::write_json(&doc, out.as_deref());
         }
     };
     match one(dir, req).await? {

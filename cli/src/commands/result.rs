@@ -7,9 +7,10 @@ use yilian_node::control::proto::ResultView;
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::result::{QcInput, ResultInput};
 
-use crate::cli::{QcCommand, ResultArgs, ResultCommand};
+use crate::cli::{ExportFormat, QcCommand, ResultArgs, ResultCommand};
 use crate::connect::connect;
 use crate::output;
+use yilian_node::documents::fhir;
 
 async fn one(dir: &Path, req: Request) -> Result<Response> {
     let mut conn = connect(dir).await?;
@@ -118,6 +119,18 @@ pub(crate) async fn run(dir: &Path, cmd: ResultCommand) -> Result<()> {
         } => (Request::ResultRetest { id, reason, text }, json.json),
         ResultCommand::Show { id, json } => (Request::ResultShow { id }, json.json),
         ResultCommand::List { json } => (Request::ResultList, json.json),
+        ResultCommand::Export { id, format, out } => {
+            let Response::Result(v) = one(dir, Request::ResultShow { id }).await? else {
+                bail!("unexpected answer from the node");
+            };
+            let doc = match format {
+                ExportFormat::Fhir => {
+                    fhir::result_bundle(&v.info.id, &v.result, v.superseded_by.as_ref())
+                }
+                ExportFormat::Json => view_json(&v),
+            };
+            return output::write_json(&doc, out.as_deref());
+        }
     };
     match one(dir, req).await? {
         Response::Result(v) if json => output::json(&view_json(&v)),

@@ -2,6 +2,7 @@
 //! facilities allowed to hold it), the metadata the store keeps beside it, and the generic JSON
 //! view operators see. Typed document kinds live in submodules.
 
+pub mod fhir;
 pub mod note;
 
 pub mod referral;
