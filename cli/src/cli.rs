@@ -58,6 +58,9 @@ pub(crate) enum Command {
     /// Quality-control certifications of facilities.
     #[command(subcommand)]
     Qc(QcCommand),
+    /// Facilities of the alliance this node has met.
+    #[command(subcommand)]
+    Facility(FacilityCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -605,6 +608,15 @@ pub(crate) enum QcCommand {
         json: JsonFlag,
     },
     /// Every certification known here.
+    List {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FacilityCommand {
+    /// Every facility met through an authenticated peer (referral targets are checked against it).
     List {
         #[command(flatten)]
         json: JsonFlag,

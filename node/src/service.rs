@@ -458,6 +458,7 @@ impl Service {
                     )));
                 }
                 let cert = result::build_qc(*input).map_err(invalid)?;
+                self.known_facility("facility", &cert.facility).await?;
                 let number = cert.number.clone();
                 let (id, cert) = self
                     .store
@@ -476,6 +477,9 @@ impl Service {
                 Ok(Response::QcCerts(vec![(id, cert)]))
             }
             Request::QcList => Ok(Response::QcCerts(self.store.call(qc_certs).await?)),
+            Request::FacilityList => Ok(Response::Facilities(
+                self.store.call(|b| b.facilities()).await?,
+            )),
             Request::CrlInstall { pem } => {
                 let (crl, dropped) = self.revocation.install(&pem).map_err(invalid)?;
                 Ok(Response::CrlInstalled {
@@ -619,6 +623,24 @@ impl Service {
         Ok(Response::Result(Box::new(view)))
     }
 
+    /// Checks that `code` is this facility or one this node has met in the alliance. A node
+    /// that has met nobody yet (never connected) cannot tell and accepts a well-formed code.
+    async fn known_facility(&self, field: &str, code: &str) -> Result<(), Failure> {
+        let me = self.config().facility.code;
+        if code == me.as_str() {
+            return Ok(());
+        }
+        let known = self.store.call(|b| b.facilities()).await?;
+        if known.is_empty() || known.iter().any(|f| f.code == code) {
+            return Ok(());
+        }
+        let codes: Vec<&str> = known.iter().map(|f| f.code.as_str()).collect();
+        Err(invalid(format!(
+            "{field}: {code} is not a facility of the alliance this node knows (known: {}, {me}); check the code",
+            codes.join(", ")
+        )))
+    }
+
     async fn result_retest(
         &self,
         id: String,
@@ -666,6 +688,7 @@ impl Service {
         let tag: [u8; 3] = crate::identity::random_bytes();
         let number = format!("{me}-{day}-{:02X}{:02X}{:02X}", tag[0], tag[1], tag[2]);
         let r = referral::build(input, &me, cfg.facility.kind, number, now).map_err(invalid)?;
+        self.known_facility("to", &r.request.to.facility).await?;
         let audience = Audience::new(
             [&r.request.from.facility, &r.request.to.facility]
                 .into_iter()

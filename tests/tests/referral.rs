@@ -129,6 +129,48 @@ fn a_referral_goes_up_is_accepted_arrives_and_completes_with_refusals_on_the_way
     );
     assert!(err.contains("icd10"), "{err}");
 
+    // Once the township has met the county, a mistyped target is caught.
+    wait_until(WAIT, "the township to meet the county", || {
+        connected_to(&tc, "CH-01")
+    });
+    let facilities = json(&tc, &["facility", "list", "--json"]);
+    assert_eq!(facilities[0]["code"], "CH-01");
+    assert_eq!(facilities[0]["kind"], "county-hospital");
+    let (code, err) = fails(
+        &tc,
+        &[
+            "referral",
+            "create",
+            "--to",
+            "CH-10",
+            "--to-department",
+            "x",
+            "--from-department",
+            "y",
+            "--patient-name",
+            "p",
+            "--sex",
+            "F",
+            "--birth-date",
+            "1949-12-31",
+            "--reason",
+            "r",
+            "--icd10",
+            "K35.800",
+            "--diagnosis",
+            "d",
+            "--treatment",
+            "t",
+            "--doctor",
+            "d",
+        ],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("to: CH-10 is not a facility of the alliance"),
+        "{err}"
+    );
+
     let id = create(&tc, &[]);
     assert_eq!(show(&tc, &id)["status"], "requested");
     assert!(

@@ -37,6 +37,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Referral(cmd) => referral::run(&need_dir()?, cmd).await,
         Command::Result(cmd) => result::run(&need_dir()?, cmd).await,
         Command::Qc(cmd) => result::qc(&need_dir()?, cmd).await,
+        Command::Facility(cmd) => result::facilities(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,

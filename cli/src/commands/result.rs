@@ -7,7 +7,7 @@ use yilian_node::control::proto::ResultView;
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::result::{QcInput, ResultInput};
 
-use crate::cli::{ExportFormat, QcCommand, ResultArgs, ResultCommand};
+use crate::cli::{ExportFormat, FacilityCommand, QcCommand, ResultArgs, ResultCommand};
 use crate::connect::connect;
 use crate::output;
 use yilian_node::documents::fhir;
@@ -243,6 +243,28 @@ pub(crate) async fn qc(dir: &Path, cmd: QcCommand) -> Result<()> {
             covers.join(", "),
             format!("{} ({})", c.issuer, c.level),
             format!("{} .. {}", c.valid_from, c.valid_to),
+        ]);
+    }
+    output::line(t);
+    Ok(())
+}
+
+pub(crate) async fn facilities(dir: &Path, cmd: FacilityCommand) -> Result<()> {
+    let FacilityCommand::List { json } = cmd;
+    let Response::Facilities(list) = one(dir, Request::FacilityList).await? else {
+        bail!("unexpected answer from the node");
+    };
+    if json.json {
+        return output::json(&list);
+    }
+    let mut t = output::table(&["code", "name", "kind", "node", "last met"]);
+    for f in &list {
+        t.add_row(vec![
+            f.code.clone(),
+            f.name.clone(),
+            f.kind.to_string(),
+            f.node.to_string()[..12].to_string(),
+            output::time(f.seen_ms),
         ]);
     }
     output::line(t);

@@ -171,6 +171,8 @@ pub enum Request {
     },
     /// Every certification.
     QcList,
+    /// The facilities of the alliance this node has met.
+    FacilityList,
 }
 
 /// What the node answers.
@@ -227,6 +229,8 @@ pub enum Response {
     },
     /// Certifications.
     QcCerts(Vec<(DocId, QcCert)>),
+    /// Facilities met.
+    Facilities(Vec<crate::storage::FacilityEntry>),
     /// The request failed; nothing was changed.
     Error {
         /// Class of failure.

@@ -24,6 +24,7 @@ pub use store::{
     Applied, Batch, ChangeEvent, Checkpoint, MAX_DOC_BYTES, MIN_COMPACT_BYTES, REDB_CACHE_BYTES,
     Store, StoreOptions, StoreStats, load_untrusted,
 };
+pub use tables::FacilityEntry;
 pub use worker::StoreHandle;
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::cache::DocCache;
 use super::error::StoreError;
 use super::tables::{
-    self, CHANGES, DOCS, DocRecord, INCREMENTS, KIND_COUNTS, META, PEER_CHECKPOINTS, PEER_HEADS,
-    PEER_STORES, SNAPSHOTS,
+    self, CHANGES, DOCS, DocRecord, FACILITIES, FacilityEntry, INCREMENTS, KIND_COUNTS, META,
+    PEER_CHECKPOINTS, PEER_HEADS, PEER_STORES, SNAPSHOTS,
 };
 use crate::documents::{self, Audience, DocInfo, DocKind};
 use crate::identity::actor_id;
@@ -598,6 +598,32 @@ impl Batch<'_> {
         self.dirty = true;
         *self.pending_identity = Some((store_id, incarnation));
         Ok(())
+    }
+
+    /// Records a facility met through an authenticated peer.
+    pub fn note_facility(&mut self, entry: &FacilityEntry) -> Result<(), StoreError> {
+        let bytes = postcard::to_allocvec(entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.dirty = true;
+        self.txn
+            .open_table(FACILITIES)?
+            .insert(entry.code.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// The facilities this node has met, by code.
+    pub fn facilities(&self) -> Result<Vec<FacilityEntry>, StoreError> {
+        let t = self.txn.open_table(FACILITIES)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (k, v) = r?;
+            out.push(
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Corrupt {
+                    what: format!("facility {}", k.value()),
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// The last sequence number used in the local change sequence.

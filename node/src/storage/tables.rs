@@ -13,6 +13,7 @@
 //! | `peer_heads_v1` | (peer node id, doc id) | heads (n x 32 bytes) this node knows the peer durably holds |
 //! | `peer_checkpoints_v1` | peer node id | 16-byte peer store id + u64 BE seq: every change of that peer store up to seq is here (receiver-held checkpoint) |
 //! | `peer_stores_v1` | peer node id | the peer's store id when last seen (a change means the peer's store was reset) |
+//! | `facilities_v1` | facility code `&str` | postcard [`FacilityEntry`]: a facility of the alliance this node has met (from its certificate) |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -43,8 +44,26 @@ pub(crate) const PEER_CHECKPOINTS: TableDefinition<[u8; 16], &[u8]> =
 pub(crate) const PEER_STORES: TableDefinition<[u8; 16], [u8; 16]> =
     TableDefinition::new("peer_stores_v1");
 
+/// Facilities of the alliance this node has met.
+pub(crate) const FACILITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("facilities_v1");
+
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// A facility of the alliance, as learned from an authenticated peer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacilityEntry {
+    /// Facility code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: crate::config::FacilityKind,
+    /// The node that serves it.
+    pub node: crate::ids::NodeId,
+    /// When it was last met (ms since the Unix epoch).
+    pub seen_ms: u64,
+}
 
 /// What `docs_v1` holds for each document (postcard-encoded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,8 +110,8 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         }),
         Some(v) if v == SCHEMA_VERSION => Ok(()),
-        // Version 1 -> 2: the sync tables.
-        Some(1) => {
+        // Version 1 -> 2: the sync tables; 2 -> 3: the facility directory.
+        Some(1) | Some(2) => {
             let wtx = db.begin_write()?;
             create_sync_tables(&wtx)?;
             wtx.open_table(META)?
@@ -130,6 +149,7 @@ fn create_sync_tables(wtx: &redb::WriteTransaction) -> Result<(), StoreError> {
     wtx.open_table(PEER_HEADS)?;
     wtx.open_table(PEER_CHECKPOINTS)?;
     wtx.open_table(PEER_STORES)?;
+    wtx.open_table(FACILITIES)?;
     Ok(())
 }
 

@@ -272,6 +272,19 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("storage failure: {e}"))?;
+    // Remember the facility: referrals and certifications are checked against those met.
+    let met = crate::storage::FacilityEntry {
+        code: peer.facility.to_string(),
+        name: peer.name.clone(),
+        kind: peer.kind,
+        node: peer.node_id,
+        seen_ms: now_ms(),
+    };
+    inner
+        .store
+        .call(move |b| b.note_facility(&met))
+        .await
+        .map_err(|e| format!("storage failure: {e}"))?;
     let ctx = Arc::new(OpContext {
         facility: inner.facility.clone(),
         kind: inner.kind,
