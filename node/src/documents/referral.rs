@@ -650,16 +650,6 @@ pub struct ReferralInput {
     pub phone: Option<String>,
 }
 
-fn optional(
-    field: &'static str,
-    v: Option<String>,
-    max: usize,
-) -> Result<Option<String>, FieldError> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| validate::text(field, &s, max))
-        .transpose()
-}
-
 /// Validates the sender's input and builds a new referral.
 pub fn build(
     input: ReferralInput,
@@ -737,8 +727,8 @@ pub fn build(
         None => None,
     };
     let (care_plan, follow_up) = (
-        optional("care_plan", input.care_plan, 4000)?,
-        optional("follow_up", input.follow_up, 4000)?,
+        validate::optional("care_plan", input.care_plan, 4000)?,
+        validate::optional("follow_up", input.follow_up, 4000)?,
     );
     if direction == Direction::Down {
         if care_plan.is_none() {
@@ -787,9 +777,9 @@ pub fn build(
                 sex,
                 birth_date: birth.to_string(),
                 id_number,
-                record_number: optional("record_number", input.record_number, 64)?,
-                insurance_card: optional("insurance_card", input.insurance_card, 64)?,
-                allergies: optional("allergies", input.allergies, 500)?,
+                record_number: validate::optional("record_number", input.record_number, 64)?,
+                insurance_card: validate::optional("insurance_card", input.insurance_card, 64)?,
+                allergies: validate::optional("allergies", input.allergies, 500)?,
             },
             reason: validate::text("reason", &input.reason, 4000)?,
             icd10: validate::icd10(&input.icd10)?,
@@ -800,7 +790,7 @@ pub fn build(
             care_plan,
             follow_up,
             doctor: validate::text("doctor", &input.doctor, 64)?,
-            phone: optional("phone", input.phone, 32)?,
+            phone: validate::optional("phone", input.phone, 32)?,
             created_ms: now_ms,
         },
         acts: Vec::new(),

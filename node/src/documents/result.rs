@@ -400,12 +400,6 @@ pub struct ResultInput {
     pub clinician: String,
 }
 
-fn opt(field: &'static str, v: Option<String>, max: usize) -> Result<Option<String>, FieldError> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| validate::text(field, &s, max))
-        .transpose()
-}
-
 /// Validates a new result (or correction) performed by `facility`.
 pub fn build(
     input: ResultInput,
@@ -436,8 +430,8 @@ pub fn build(
             });
         }
     }
-    let value = opt("value", input.value, 64)?;
-    let text = opt("text", input.text, 8000)?;
+    let value = validate::optional("value", input.value, 64)?;
+    let text = validate::optional("text", input.text, 8000)?;
     if value.is_none() && text.is_none() {
         return Err(FieldError {
             field: "value",
@@ -465,10 +459,10 @@ pub fn build(
             class: input.class,
         },
         value,
-        unit: opt("unit", input.unit, 32)?,
+        unit: validate::optional("unit", input.unit, 32)?,
         text,
-        reference_range: opt("reference_range", input.reference_range, 64)?,
-        abnormal: opt("abnormal", input.abnormal, 8)?,
+        reference_range: validate::optional("reference_range", input.reference_range, 64)?,
+        abnormal: validate::optional("abnormal", input.abnormal, 8)?,
         taken_at: validate::datetime("taken_at", &input.taken_at)?,
         facility: facility.to_string(),
         clinician: validate::text("clinician", &input.clinician, 64)?,

@@ -30,6 +30,18 @@ pub fn text(field: &'static str, value: &str, max: usize) -> Result<String, Fiel
     Ok(v.to_string())
 }
 
+/// An optional text field: absent or blank is `None`, otherwise as [`text`].
+pub fn optional(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
+    value
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| text(field, &s, max))
+        .transpose()
+}
+
 /// An ICD-10 code as the clinical edition writes it: a letter, two digits, optionally `.` and
 /// digits, optionally `x` and three digits (e.g. `K35.800`, `E14.900x001`). Normalised to upper
 /// case letter and lower case `x`.
