@@ -689,6 +689,14 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// A node holding many documents: start-up time and resident memory after a full sync pass.
+    Scale {
+        /// Documents held.
+        #[arg(long, default_value_t = 100_000)]
+        docs: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Live edits between connected nodes: time from a write on one node until the other holds it.
     Live {
         /// Number of edits.

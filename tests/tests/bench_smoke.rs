@@ -38,6 +38,10 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
         "{r}"
     );
 
+    let scale = bench(&["scale", "--docs", "100"]);
+    assert_eq!(scale["docs"], 100);
+    assert!(scale["county_rss_mib"].as_f64().unwrap() > 1.0);
+
     let live = bench(&["live", "--edits", "5"]);
     assert_eq!(live["edits"], 5);
 

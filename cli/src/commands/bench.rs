@@ -33,6 +33,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
             super::bench_sync::catchup(&changed, json.json).await
         }
         BenchCommand::Live { edits, json } => super::bench_sync::live(edits, json.json).await,
+        BenchCommand::Scale { docs, json } => super::bench_sync::scale(docs, json.json).await,
     }
 }
 

@@ -69,16 +69,26 @@ impl ChildNode {
         }
     }
 
-    /// Peak resident memory (VmHWM), KiB.
-    fn peak_kib(&self) -> u64 {
+    /// A memory figure from /proc (VmHWM: peak, VmRSS: now), KiB.
+    fn proc_kib(&self, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
+                    .find(|l| l.starts_with(field))
                     .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
             })
             .unwrap_or(0)
+    }
+
+    /// Peak resident memory, KiB.
+    fn peak_kib(&self) -> u64 {
+        self.proc_kib("VmHWM:")
+    }
+
+    /// Resident memory now, KiB.
+    fn rss_kib(&self) -> u64 {
+        self.proc_kib("VmRSS:")
     }
 
     fn stop(mut self) {
@@ -512,6 +522,57 @@ pub(crate) async fn live(edits: usize, json: bool) -> Result<()> {
         format!("{:.1} ms", ms(p50)),
         format!("{:.1} ms", ms(p99)),
         format!("{:.1} ms", ms(max)),
+    ]);
+    output::line(t);
+    Ok(())
+}
+
+pub(crate) async fn scale(n: usize, json: bool) -> Result<()> {
+    let (p, _) = pair(n).await?;
+    // Restart the county to time a cold start with all documents on disk.
+    let ch_dir = p.ch.dir.clone();
+    let Pair { _tmp, ch, tc } = p;
+    ch.stop();
+    let t0 = Instant::now();
+    let ch = ChildNode::start(&ch_dir).await?;
+    let startup = t0.elapsed();
+    let idle_rss = ch.rss_kib();
+    let p = Pair { _tmp, ch, tc };
+    // A full sync pass: every document goes to the empty township.
+    let t1 = Instant::now();
+    connect_and_wait(&p, n as u64, 0, Duration::from_secs(3600)).await?;
+    let pass = t1.elapsed();
+    let (ch_rss, ch_peak, tc_rss, tc_peak) = (
+        p.ch.rss_kib(),
+        p.ch.peak_kib(),
+        p.tc.rss_kib(),
+        p.tc.peak_kib(),
+    );
+    p.tc.stop();
+    p.ch.stop();
+    let mib = |k: u64| k as f64 / 1024.0;
+    if json {
+        return output::json(&serde_json::json!({
+            "scenario": "scale", "docs": n, "startup_ms": ms(startup), "rss_after_start_mib": mib(idle_rss),
+            "sync_pass_s": pass.as_secs_f64(), "county_rss_mib": mib(ch_rss), "county_peak_mib": mib(ch_peak),
+            "township_rss_mib": mib(tc_rss), "township_peak_mib": mib(tc_peak),
+        }));
+    }
+    let mut t = output::table(&[
+        "documents",
+        "start-up",
+        "RSS after start",
+        "full sync pass",
+        "county RSS / peak",
+        "township RSS / peak",
+    ]);
+    t.add_row(vec![
+        n.to_string(),
+        format!("{:.0} ms", ms(startup)),
+        format!("{:.1} MiB", mib(idle_rss)),
+        format!("{:.1} s", pass.as_secs_f64()),
+        format!("{:.1} / {:.1} MiB", mib(ch_rss), mib(ch_peak)),
+        format!("{:.1} / {:.1} MiB", mib(tc_rss), mib(tc_peak)),
     ]);
     output::line(t);
     Ok(())
