@@ -689,6 +689,28 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Three nodes over lossy links (a relay adding delay, loss and a rate limit): updates on both
+    /// townships until every node agrees, against the time the bytes alone need.
+    Lossy {
+        /// Updates on each township.
+        #[arg(long, default_value_t = 100)]
+        updates: usize,
+        /// Round-trip time added by the relay, ms.
+        #[arg(long, default_value_t = 300)]
+        rtt_ms: u64,
+        /// Datagrams lost, percent.
+        #[arg(long, default_value_t = 5.0)]
+        loss_percent: f64,
+        /// Link rate each way, kbit/s.
+        #[arg(long, default_value_t = 256)]
+        kbit: u64,
+        /// QUIC congestion controller on every node: cubic, new-reno or bbr (default: the
+        /// node's default).
+        #[arg(long)]
+        congestion: Option<yilian_node::config::Congestion>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// A node holding many documents: start-up time and resident memory after a full sync pass.
     Scale {
         /// Documents held.

@@ -80,6 +80,33 @@ impl Default for StorageConfig {
 /// Default UDP port for node-to-node QUIC.
 pub const DEFAULT_PORT: u16 = 7400;
 
+/// QUIC congestion controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Congestion {
+    /// CUBIC (quinn's default): loss-based.
+    Cubic,
+    /// NewReno: loss-based.
+    NewReno,
+    /// BBR: model-based, marked experimental in quinn; random loss does not make it back off.
+    #[default]
+    Bbr,
+}
+
+impl std::str::FromStr for Congestion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cubic" => Ok(Congestion::Cubic),
+            "new-reno" => Ok(Congestion::NewReno),
+            "bbr" => Ok(Congestion::Bbr),
+            _ => Err(format!(
+                "unknown congestion controller {s:?}: cubic, new-reno or bbr"
+            )),
+        }
+    }
+}
+
 /// Node-to-node networking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -90,6 +117,8 @@ pub struct NetworkConfig {
     pub peers: Vec<String>,
     /// QUIC path MTU discovery; turn off on links where it misfires under loss.
     pub mtu_discovery: bool,
+    /// QUIC congestion controller (see docs/benchmarks.md for the comparison on a lossy link).
+    pub congestion: Congestion,
 }
 
 impl Default for NetworkConfig {
@@ -98,6 +127,7 @@ impl Default for NetworkConfig {
             listen: std::net::SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             peers: Vec::new(),
             mtu_discovery: true,
+            congestion: Congestion::default(),
         }
     }
 }

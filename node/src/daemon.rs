@@ -95,7 +95,10 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
                 let net = Network::start(
                     cfg.network.listen,
                     t,
-                    cfg.network.mtu_discovery,
+                    crate::transport::endpoint::LinkOptions {
+                        mtu_discovery: cfg.network.mtu_discovery,
+                        congestion: cfg.network.congestion,
+                    },
                     &cfg.network.peers,
                     Some(events_tx),
                 )?;

@@ -42,6 +42,24 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
     assert_eq!(scale["docs"], 100);
     assert!(scale["county_rss_mib"].as_f64().unwrap() > 1.0);
 
+    let lossy = bench(&[
+        "lossy",
+        "--updates",
+        "5",
+        "--rtt-ms",
+        "20",
+        "--kbit",
+        "4000",
+        "--loss-percent",
+        "2",
+    ]);
+    assert_eq!(lossy["updates_per_township"], 5);
+    assert!(
+        lossy["converge_s"].as_f64().unwrap() > 0.0
+            && lossy["busiest_link_bytes"].as_u64().unwrap() > 0,
+        "{lossy}"
+    );
+
     let live = bench(&["live", "--edits", "5"]);
     assert_eq!(live["edits"], 5);
 

@@ -279,7 +279,7 @@ async fn hostile(addr: std::net::SocketAddr, ca_dir: &Path, payload: Vec<u8>) ->
         None,
     )
     .unwrap();
-    let client = yilian_node::transport::endpoint::client_config(&tls, true).unwrap();
+    let client = yilian_node::transport::endpoint::client_config(&tls, Default::default()).unwrap();
     let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let conn = ep
         .connect_with(client, addr, "node.yilian")

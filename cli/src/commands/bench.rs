@@ -34,6 +34,21 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Live { edits, json } => super::bench_sync::live(edits, json.json).await,
         BenchCommand::Scale { docs, json } => super::bench_sync::scale(docs, json.json).await,
+        BenchCommand::Lossy {
+            updates,
+            rtt_ms,
+            loss_percent,
+            kbit,
+            congestion,
+            json,
+        } => {
+            let spec = super::relay::LinkSpec {
+                one_way: Duration::from_millis(rtt_ms / 2),
+                loss: loss_percent / 100.0,
+                rate_bps: kbit * 1000,
+            };
+            super::bench_sync::lossy(updates, spec, congestion, json.json).await
+        }
     }
 }
 

@@ -577,3 +577,174 @@ pub(crate) async fn scale(n: usize, json: bool) -> Result<()> {
     output::line(t);
     Ok(())
 }
+
+/// Document id -> heads on a node.
+async fn heads(node: &ChildNode) -> Result<std::collections::HashMap<DocId, Vec<[u8; 32]>>> {
+    let Response::Docs(docs) = node.ask(Request::DocList { kind: None }).await? else {
+        bail!("unexpected answer");
+    };
+    Ok(docs.into_iter().map(|d| (d.id, d.heads)).collect())
+}
+
+async fn agree(nodes: &[&ChildNode], expect: usize) -> Result<bool> {
+    let first = heads(nodes[0]).await?;
+    if first.len() < expect {
+        return Ok(false);
+    }
+    for n in &nodes[1..] {
+        if heads(n).await? != first {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn wait_agree(nodes: &[&ChildNode], expect: usize, timeout: Duration) -> Result<Duration> {
+    let t0 = Instant::now();
+    while !agree(nodes, expect).await? {
+        if t0.elapsed() > timeout {
+            bail!("the nodes did not converge within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(t0.elapsed())
+}
+
+pub(crate) async fn lossy(
+    updates: usize,
+    spec: super::relay::LinkSpec,
+    congestion: Option<yilian_node::config::Congestion>,
+    json: bool,
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::Builder::new().prefix("yilian-lossy-").tempdir()?;
+    let members = enroll_all(
+        tmp.path(),
+        "Lossy Alliance",
+        &[
+            ("CH-01", "county", FacilityKind::CountyHospital),
+            ("TC-0A", "township A", FacilityKind::TownshipCenter),
+            ("TC-0B", "township B", FacilityKind::TownshipCenter),
+        ],
+    )?;
+    let congestion = congestion.unwrap_or_default();
+    for m in &members {
+        let dd = DataDir::new(&m.dir);
+        let (mut cfg, _) = dd.load()?;
+        cfg.network.congestion = congestion;
+        cfg.save(&dd.config_path())?;
+    }
+    let everyone = ["CH-01", "TC-0A", "TC-0B"];
+    let ids_a = fill(&members[1].dir, updates, &everyone)?;
+    let ids_b = fill(&members[2].dir, updates, &everyone)?;
+    let ch = ChildNode::start(&members[0].dir).await?;
+    let county = ch
+        .status()
+        .await?
+        .network
+        .listen
+        .context("the county is not listening")?;
+    let relays = [
+        super::relay::Relay::start(county, spec, 0x5eed_0001).await?,
+        super::relay::Relay::start(county, spec, 0x5eed_0002).await?,
+    ];
+    let ta = ChildNode::start(&members[1].dir).await?;
+    let tb = ChildNode::start(&members[2].dir).await?;
+    for (t, r) in [(&ta, &relays[0]), (&tb, &relays[1])] {
+        t.ask(Request::PeerAdd {
+            addr: r.addr.to_string(),
+        })
+        .await?;
+    }
+    let nodes = [&ch, &ta, &tb];
+    let initial = wait_agree(&nodes, 2 * updates, Duration::from_secs(1800)).await?;
+    let before: Vec<[u64; 2]> = relays
+        .iter()
+        .map(|r| {
+            [
+                r.stats.bytes[0].load(Ordering::Relaxed),
+                r.stats.bytes[1].load(Ordering::Relaxed),
+            ]
+        })
+        .collect();
+    let t0 = Instant::now();
+    let (a, b) = tokio::join!(
+        async {
+            for id in &ids_a {
+                ta.ask(Request::NoteAppend {
+                    id: id.to_string(),
+                    text: "follow-up visit done, BP 130/85".into(),
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        },
+        async {
+            for id in &ids_b {
+                tb.ask(Request::NoteAppend {
+                    id: id.to_string(),
+                    text: "discharged to home care".into(),
+                })
+                .await?;
+            }
+            anyhow::Ok(())
+        }
+    );
+    a?;
+    b?;
+    let converge =
+        t0.elapsed() + wait_agree(&nodes, 2 * updates, Duration::from_secs(1800)).await?;
+    let mut busiest = 0u64;
+    let mut total = 0u64;
+    for (r, b) in relays.iter().zip(&before) {
+        for (counter, start) in r.stats.bytes.iter().zip(b) {
+            let d = counter.load(Ordering::Relaxed) - start;
+            busiest = busiest.max(d);
+            total += d;
+        }
+    }
+    let dropped: u64 = relays
+        .iter()
+        .map(|r| {
+            r.stats.dropped[0].load(Ordering::Relaxed) + r.stats.dropped[1].load(Ordering::Relaxed)
+        })
+        .sum();
+    let bytes_time = busiest as f64 * 8.0 / spec.rate_bps as f64;
+    let ratio = converge.as_secs_f64() / bytes_time.max(f64::EPSILON);
+    tb.stop();
+    ta.stop();
+    ch.stop();
+    if json {
+        return output::json(&serde_json::json!({
+            "scenario": "lossy", "updates_per_township": updates, "congestion": congestion, "rtt_ms": spec.one_way.as_millis() * 2,
+            "loss": spec.loss, "rate_bps": spec.rate_bps, "initial_sync_s": initial.as_secs_f64(),
+            "converge_s": converge.as_secs_f64(), "busiest_link_bytes": busiest, "total_link_bytes": total,
+            "bytes_alone_s": bytes_time, "ratio": ratio, "datagrams_dropped": dropped,
+        }));
+    }
+    let mut t = output::table(&[
+        "updates",
+        "link",
+        "controller",
+        "converged in",
+        "bytes on busiest link",
+        "bytes alone need",
+        "ratio (target <= 2)",
+    ]);
+    t.add_row(vec![
+        format!("{updates} on each of 2 townships"),
+        format!(
+            "{} ms RTT, {:.0}% loss, {} kbit/s",
+            spec.one_way.as_millis() * 2,
+            spec.loss * 100.0,
+            spec.rate_bps / 1000
+        ),
+        format!("{congestion:?}"),
+        format!("{:.2} s", converge.as_secs_f64()),
+        busiest.to_string(),
+        format!("{bytes_time:.2} s"),
+        format!("{ratio:.2}"),
+    ]);
+    output::line(t);
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod demo;
 mod doc;
 mod node;
 mod referral;
+mod relay;
 mod result;
 mod sync;
 

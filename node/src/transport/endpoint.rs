@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
+use crate::config::Congestion;
 use crate::identity::tls::{TlsError, TlsMaterial};
 
 /// Per-stream receive window.
@@ -21,8 +22,26 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Idle timeout.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Link options from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkOptions {
+    /// Path MTU discovery on or off.
+    pub mtu_discovery: bool,
+    /// Congestion controller.
+    pub congestion: Congestion,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            mtu_discovery: true,
+            congestion: Congestion::default(),
+        }
+    }
+}
+
 /// Transport tuning shared by both directions.
-pub fn transport_config(mtu_discovery: bool) -> quinn::TransportConfig {
+pub fn transport_config(link: LinkOptions) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.stream_receive_window(STREAM_WINDOW.into())
         .receive_window(CONNECTION_WINDOW.into())
@@ -34,33 +53,44 @@ pub fn transport_config(mtu_discovery: bool) -> quinn::TransportConfig {
     if let Ok(idle) = IDLE_TIMEOUT.try_into() {
         t.max_idle_timeout(Some(idle));
     }
-    if !mtu_discovery {
+    if !link.mtu_discovery {
         t.mtu_discovery_config(None);
     }
+    match link.congestion {
+        Congestion::Cubic => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()))
+        }
+        Congestion::NewReno => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()))
+        }
+        Congestion::Bbr => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()))
+        }
+    };
     t
 }
 
 /// The quinn server configuration for a node's TLS material.
 pub fn server_config(
     tls: &TlsMaterial,
-    mtu_discovery: bool,
+    link: LinkOptions,
 ) -> Result<quinn::ServerConfig, TlsError> {
     let crypto = QuicServerConfig::try_from(tls.server_config()?)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport_config(mtu_discovery)));
+    cfg.transport_config(Arc::new(transport_config(link)));
     Ok(cfg)
 }
 
 /// The quinn client configuration for a node's TLS material.
 pub fn client_config(
     tls: &TlsMaterial,
-    mtu_discovery: bool,
+    link: LinkOptions,
 ) -> Result<quinn::ClientConfig, TlsError> {
     let crypto = QuicClientConfig::try_from(tls.client_config()?)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport_config(mtu_discovery)));
+    cfg.transport_config(Arc::new(transport_config(link)));
     Ok(cfg)
 }
 
@@ -68,10 +98,10 @@ pub fn client_config(
 pub fn bind(
     listen: SocketAddr,
     tls: &TlsMaterial,
-    mtu_discovery: bool,
+    link: LinkOptions,
 ) -> Result<quinn::Endpoint, std::io::Error> {
-    let server = server_config(tls, mtu_discovery).map_err(std::io::Error::other)?;
-    let client = client_config(tls, mtu_discovery).map_err(std::io::Error::other)?;
+    let server = server_config(tls, link).map_err(std::io::Error::other)?;
+    let client = client_config(tls, link).map_err(std::io::Error::other)?;
     let mut ep = quinn::Endpoint::server(server, listen)?;
     ep.set_default_client_config(client);
     Ok(ep)

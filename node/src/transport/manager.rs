@@ -126,7 +126,7 @@ struct Inner {
     endpoint: quinn::Endpoint,
     me: NodeId,
     alliance: String,
-    mtu_discovery: bool,
+    link: endpoint::LinkOptions,
     client: Mutex<quinn::ClientConfig>,
     state: Mutex<State>,
     handshakes: Arc<Semaphore>,
@@ -169,23 +169,22 @@ impl Network {
     pub fn start(
         listen: SocketAddr,
         tls: &TlsMaterial,
-        mtu_discovery: bool,
+        link: endpoint::LinkOptions,
         peers: &[String],
         events: Option<mpsc::Sender<Established>>,
     ) -> Result<Network, NetworkError> {
-        let endpoint =
-            endpoint::bind(listen, tls, mtu_discovery).map_err(|source| NetworkError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let client = endpoint::client_config(tls, mtu_discovery)?;
+        let endpoint = endpoint::bind(listen, tls, link).map_err(|source| NetworkError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let client = endpoint::client_config(tls, link)?;
         let (stop, _) = watch::channel(false);
         let net = Network {
             inner: Arc::new(Inner {
                 endpoint,
                 me: tls.info().claims.node,
                 alliance: tls.info().claims.alliance.clone(),
-                mtu_discovery,
+                link,
                 client: Mutex::new(client),
                 state: Mutex::new(State::default()),
                 handshakes: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
@@ -290,8 +289,8 @@ impl Network {
         tls: &TlsMaterial,
         revoked: &[String],
     ) -> Result<Vec<PeerIdentity>, NetworkError> {
-        let server = endpoint::server_config(tls, self.inner.mtu_discovery)?;
-        let client = endpoint::client_config(tls, self.inner.mtu_discovery)?;
+        let server = endpoint::server_config(tls, self.inner.link)?;
+        let client = endpoint::client_config(tls, self.inner.link)?;
         self.inner.endpoint.set_server_config(Some(server));
         *lock(&self.inner.client) = client;
         let st = lock(&self.inner.state);
