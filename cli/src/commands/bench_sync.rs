@@ -657,7 +657,9 @@ pub(crate) async fn lossy(
         .await?;
     }
     let nodes = [&ch, &ta, &tb];
-    let initial = wait_agree(&nodes, 2 * updates, Duration::from_secs(1800)).await?;
+    // Generous for the full run, short enough that a stalled smoke run fails in minutes.
+    let limit = Duration::from_secs(60 + 10 * updates as u64);
+    let initial = wait_agree(&nodes, 2 * updates, limit).await?;
     let before: Vec<[u64; 2]> = relays
         .iter()
         .map(|r| {
@@ -692,8 +694,7 @@ pub(crate) async fn lossy(
     );
     a?;
     b?;
-    let converge =
-        t0.elapsed() + wait_agree(&nodes, 2 * updates, Duration::from_secs(1800)).await?;
+    let converge = t0.elapsed() + wait_agree(&nodes, 2 * updates, limit).await?;
     let mut busiest = 0u64;
     let mut total = 0u64;
     for (r, b) in relays.iter().zip(&before) {
