@@ -711,6 +711,15 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// The same first-sync and reconnect workloads with automerge-repo and PouchDB, installed from
+    /// the npm registry into a temporary directory, run on this machine in this run.
+    VsPeers {
+        /// Document counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        docs: Vec<usize>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// A node holding many documents: start-up time and resident memory after a full sync pass.
     Scale {
         /// Documents held.

@@ -34,6 +34,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Live { edits, json } => super::bench_sync::live(edits, json.json).await,
         BenchCommand::Scale { docs, json } => super::bench_sync::scale(docs, json.json).await,
+        BenchCommand::VsPeers { docs, json } => super::bench_sync::vs_peers(&docs, json.json).await,
         BenchCommand::Lossy {
             updates,
             rtt_ms,

@@ -285,7 +285,7 @@ async fn disconnect(p: &Pair) -> Result<()> {
     bail!("the session did not end")
 }
 
-pub(crate) async fn first_sync(counts: &[usize], json: bool) -> Result<()> {
+async fn first_sync_rows(counts: &[usize]) -> Result<Vec<serde_json::Value>> {
     let mut rows = Vec::new();
     for &n in counts {
         let (p, _) = pair(n).await?;
@@ -301,6 +301,11 @@ pub(crate) async fn first_sync(counts: &[usize], json: bool) -> Result<()> {
         p.tc.stop();
         p.ch.stop();
     }
+    Ok(rows)
+}
+
+pub(crate) async fn first_sync(counts: &[usize], json: bool) -> Result<()> {
+    let rows = first_sync_rows(counts).await?;
     if json {
         return output::json(&serde_json::json!({"scenario": "first-sync", "runs": rows}));
     }
@@ -332,7 +337,8 @@ pub(crate) async fn first_sync(counts: &[usize], json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn reconnect(n: usize, json: bool) -> Result<()> {
+/// A no-op reconnect with `n` shared documents: (session figures, time until caught up).
+async fn reconnect_once(n: usize) -> Result<(PeerSyncStatus, Duration)> {
     let (p, _) = pair(n).await?;
     connect_and_wait(&p, n as u64, 0, Duration::from_secs(600)).await?;
     disconnect(&p).await?;
@@ -352,6 +358,11 @@ pub(crate) async fn reconnect(n: usize, json: bool) -> Result<()> {
             .unwrap_or(s);
     p.tc.stop();
     p.ch.stop();
+    Ok((s, took))
+}
+
+pub(crate) async fn reconnect(n: usize, json: bool) -> Result<()> {
+    let (s, took) = reconnect_once(n).await?;
     let round_trips = s.frames_sent.max(s.frames_received);
     if json {
         return output::json(&serde_json::json!({
@@ -745,6 +756,128 @@ pub(crate) async fn lossy(
         busiest.to_string(),
         format!("{bytes_time:.2} s"),
         format!("{ratio:.2}"),
+    ]);
+    output::line(t);
+    Ok(())
+}
+
+/// Installs automerge-repo and PouchDB from the npm registry into `dir` and runs the comparison
+/// script there.
+fn run_peers(dir: &Path, counts: &[usize]) -> Result<serde_json::Value> {
+    std::fs::write(
+        dir.join("package.json"),
+        include_str!("vs_peers/package.json"),
+    )?;
+    std::fs::write(dir.join("peers.mjs"), include_str!("vs_peers/peers.mjs"))?;
+    let install = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .output()
+        .context("vs-peers needs npm (Node.js) on this machine")?;
+    if !install.status.success() {
+        bail!(
+            "cannot install automerge-repo and PouchDB from the npm registry: {}",
+            String::from_utf8_lossy(&install.stderr)
+                .lines()
+                .last()
+                .unwrap_or("npm failed")
+        );
+    }
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let mut cmd = Command::new("node");
+    cmd.arg("peers.mjs").arg(&work).current_dir(dir);
+    for c in counts {
+        cmd.arg(c.to_string());
+    }
+    let out = cmd.output().context("cannot run node")?;
+    if !out.status.success() {
+        bail!(
+            "the comparison script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).context("the comparison script printed no JSON")
+}
+
+pub(crate) async fn vs_peers(counts: &[usize], json: bool) -> Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("yilian-vs-peers-")
+        .tempdir()?;
+    let dir = tmp.path().to_path_buf();
+    let owned = counts.to_vec();
+    let peers = tokio::task::spawn_blocking(move || run_peers(&dir, &owned)).await??;
+    let ours = first_sync_rows(counts).await?;
+    let largest = counts.iter().copied().max().unwrap_or(1000);
+    let (re, _) = reconnect_once(largest).await?;
+    let mut rows = Vec::new();
+    for (n, y) in counts.iter().zip(&ours) {
+        let key = n.to_string();
+        let ys = y["seconds"].as_f64().unwrap_or(0.0);
+        let ps = peers["pouchdb"][&key]["first_sync_s"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let am = peers["automerge_repo"][&key]["first_sync_s"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        rows.push(serde_json::json!({
+            "docs": n, "yilian_s": ys, "pouchdb_s": ps, "automerge_repo_s": am,
+            "pouchdb_over_yilian": ps / ys, "automerge_repo_over_yilian": am / ys,
+        }));
+    }
+    let key = largest.to_string();
+    let reconnect = serde_json::json!({
+        "docs": largest,
+        "yilian": { "round_trips": re.frames_sent.max(re.frames_received), "bytes": re.bytes_sent + re.bytes_received },
+        "pouchdb": peers["pouchdb"][&key]["reconnect"],
+        "automerge_repo": peers["automerge_repo"][&key]["reconnect"],
+    });
+    if json {
+        return output::json(
+            &serde_json::json!({"scenario": "vs-peers", "first_sync": rows, "reconnect": reconnect}),
+        );
+    }
+    let mut t = output::table(&[
+        "first sync",
+        "yilian",
+        "PouchDB",
+        "automerge-repo",
+        "PouchDB / yilian",
+        "automerge-repo / yilian",
+    ]);
+    for r in &rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        t.add_row(vec![
+            format!("{} docs", r["docs"]),
+            format!("{:.2} s", f("yilian_s")),
+            format!("{:.2} s", f("pouchdb_s")),
+            format!("{:.2} s", f("automerge_repo_s")),
+            format!("{:.2}x", f("pouchdb_over_yilian")),
+            format!("{:.1}x", f("automerge_repo_over_yilian")),
+        ]);
+    }
+    output::line(t);
+    let mut t = output::table(&["no-op reconnect", "yilian", "PouchDB", "automerge-repo"]);
+    t.add_row(vec![
+        format!("{largest} docs"),
+        format!(
+            "{} round trip(s), {} B",
+            reconnect["yilian"]["round_trips"], reconnect["yilian"]["bytes"]
+        ),
+        format!(
+            "{} HTTP requests, {} B",
+            reconnect["pouchdb"]["requests"], reconnect["pouchdb"]["bytes"]
+        ),
+        format!(
+            "{} messages, {} B",
+            reconnect["automerge_repo"]["messages"], reconnect["automerge_repo"]["bytes"]
+        ),
     ]);
     output::line(t);
     Ok(())
