@@ -69,3 +69,37 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
         assert!(run["change_bytes"].as_u64().unwrap() > 0);
     }
 }
+
+#[test]
+fn vs_peers_runs_automerge_repo_and_pouchdb_beside_yilian() {
+    let tmp = tempdir();
+    let out = run(tmp.path(), &["bench", "vs-peers", "--docs", "20", "--json"]);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("needs npm") || err.contains("cannot install automerge-repo and PouchDB") {
+            eprintln!(
+                "SKIPPED vs-peers smoke run: npm or the npm registry is not reachable here: {err}"
+            );
+            return;
+        }
+        panic!("vs-peers failed: {err}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &v["first_sync"][0];
+    assert_eq!(row["docs"], 20);
+    for k in ["yilian_s", "pouchdb_s", "automerge_repo_s"] {
+        assert!(row[k].as_f64().is_some_and(|s| s > 0.0), "{k}: {v}");
+    }
+    assert_eq!(v["reconnect"]["yilian"]["round_trips"], 1, "{v}");
+    assert!(
+        v["reconnect"]["pouchdb"]["requests"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(
+        v["reconnect"]["automerge_repo"]["messages"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{v}"
+    );
+}
