@@ -33,9 +33,21 @@ function referral(i) {
 
 // Asks for documents 200 at a time: automerge-repo gives up on finds that wait too long when
 // thousands are requested at once.
+// Under load automerge-repo may answer "unavailable" for a document the server holds; ask again.
+async function findOne(repo, id) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await repo.find(id);
+    } catch (e) {
+      if (attempt >= 9 || !String(e).includes("unavailable")) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function findAll(repo, ids) {
   for (let i = 0; i < ids.length; i += 200) {
-    await Promise.all(ids.slice(i, i + 200).map((id) => repo.find(id)));
+    await Promise.all(ids.slice(i, i + 200).map((id) => findOne(repo, id)));
   }
 }
 
