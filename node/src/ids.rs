@@ -127,6 +127,16 @@ impl DocId {
     pub fn random() -> Self {
         DocId(crate::identity::random_bytes())
     }
+
+    /// The id of a well-known document every node names the same way (the drug catalog, a
+    /// facility's stock rows): the first 16 bytes of SHA-256 over `name`. Nodes that create it
+    /// independently create the same document, and their histories merge.
+    pub fn derived(name: &str) -> Self {
+        let d = ring::digest::digest(&ring::digest::SHA256, name.as_bytes());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&d.as_ref()[..16]);
+        DocId(id)
+    }
 }
 
 /// A facility code (e.g. `CH-01` for the county hospital, `TC-03` for a township center),

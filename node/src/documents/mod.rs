@@ -2,9 +2,13 @@
 //! facilities allowed to hold it), the metadata the store keeps beside it, and the generic JSON
 //! view operators see. Typed document kinds live in submodules.
 
+pub mod catalog;
+pub mod csvfile;
+pub mod dispensing;
 pub mod fhir;
+pub mod keyed;
 pub mod note;
-
+pub mod outreach;
 pub mod referral;
 pub mod result;
 pub mod validate;
