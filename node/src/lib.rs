@@ -32,6 +32,7 @@ pub mod documents;
 pub mod framing;
 pub mod identity;
 pub mod ids;
+pub mod reports;
 pub mod revocation;
 pub mod service;
 pub mod storage;

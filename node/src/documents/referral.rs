@@ -819,4 +819,4 @@ pub fn write(doc: &mut automerge::Automerge, r: &Referral) -> Result<(), String>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,7 +12,7 @@ fn ch() -> FacilityCode {
     "CH-01".parse().unwrap()
 }
 
-pub(super) fn input() -> ReferralInput {
+pub(crate) fn input() -> ReferralInput {
     ReferralInput {
         direction: None,
         to: "CH-01".into(),
