@@ -61,6 +61,18 @@ pub(crate) enum Command {
     /// Facilities of the alliance this node has met.
     #[command(subcommand)]
     Facility(FacilityCommand),
+    /// The county drug catalog (统一县域药品目录) and this facility's stock.
+    #[command(subcommand)]
+    Catalog(crate::commands::CatalogCommand),
+    /// Dispensing summaries for essential-medicine usage rates.
+    #[command(subcommand)]
+    Dispensing(crate::commands::DispensingCommand),
+    /// Outreach free clinics (义诊): events, visits, lectures.
+    #[command(subcommand)]
+    Outreach(crate::commands::OutreachCommand),
+    /// Reports for the health commission (tables, CSV, JSON, semiannual HTML).
+    #[command(subcommand)]
+    Report(crate::commands::ReportCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),

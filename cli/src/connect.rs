@@ -93,3 +93,11 @@ impl Conn {
         }
     }
 }
+
+/// Sends one request on a fresh connection and closes it.
+pub(crate) async fn one(dir: &Path, req: Request) -> Result<Response> {
+    let mut conn = connect(dir).await?;
+    let resp = conn.call(req).await;
+    conn.close().await;
+    resp
+}

@@ -93,6 +93,20 @@ pub(crate) fn write_json(
     }
 }
 
+/// Writes a file atomically (a temporary file renamed into place), naming it on failure.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A yes/no mark for tables.
+pub(crate) fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "-" }
+}
+
 /// Prints a line.
 pub(crate) fn line(s: impl std::fmt::Display) {
     println!("{s}");

@@ -146,7 +146,7 @@ pub fn check_peer_addr(addr: &str) -> Result<String, String> {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Which facility this node serves.
@@ -160,6 +160,9 @@ pub struct NodeConfig {
     /// Result recognition: windows per item class and item, and the mark.
     #[serde(default)]
     pub recognition: crate::documents::result::RecognitionConfig,
+    /// Report settings: this facility's level, essential-medicine targets, waiting limit.
+    #[serde(default)]
+    pub reports: crate::reports::ReportsConfig,
 }
 
 /// A configuration file that could not be read or understood.

@@ -127,6 +127,7 @@ impl DataDir {
             storage: StorageConfig::default(),
             network,
             recognition: Default::default(),
+            reports: Default::default(),
         };
         let store = Store::create(&self.store_path(), key.node_id(), StoreOptions::default())
             .map_err(|source| DataDirError::Store {

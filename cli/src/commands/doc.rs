@@ -8,16 +8,8 @@ use yilian_node::documents::DocInfo;
 use yilian_node::storage::MAX_DOC_BYTES;
 
 use crate::cli::{DocCommand, NoteCommand};
-use crate::connect::connect;
+use crate::connect::one;
 use crate::output;
-
-/// Sends one request and closes the connection.
-async fn one(dir: &Path, req: Request) -> Result<Response> {
-    let mut conn = connect(dir).await?;
-    let resp = conn.call(req).await;
-    conn.close().await;
-    resp
-}
 
 pub(crate) async fn run(dir: &Path, cmd: DocCommand) -> Result<()> {
     match cmd {

@@ -4,15 +4,23 @@ mod alliance;
 mod bench;
 mod bench_sync;
 mod ca;
+mod catalog;
 mod demo;
 mod doc;
 mod node;
+mod outreach;
 mod referral;
 mod relay;
+mod report;
+mod report_html;
 mod result;
 mod sync;
 
 use std::path::PathBuf;
+
+pub(crate) use catalog::{CatalogCommand, DispensingCommand};
+pub(crate) use outreach::OutreachCommand;
+pub(crate) use report::ReportCommand;
 
 use anyhow::{Result, anyhow};
 
@@ -39,6 +47,10 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Result(cmd) => result::run(&need_dir()?, cmd).await,
         Command::Qc(cmd) => result::qc(&need_dir()?, cmd).await,
         Command::Facility(cmd) => result::facilities(&need_dir()?, cmd).await,
+        Command::Catalog(cmd) => catalog::run(&need_dir()?, cmd).await,
+        Command::Dispensing(cmd) => catalog::dispensing_cmd(&need_dir()?, cmd).await,
+        Command::Outreach(cmd) => outreach::run(&need_dir()?, cmd).await,
+        Command::Report(cmd) => report::run(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(cmd) => bench::run(cmd).await,

@@ -8,16 +8,9 @@ use yilian_node::control::{Request, Response};
 use yilian_node::documents::referral::{ActInput, ActKind, Direction, ReferralInput, Urgency};
 
 use crate::cli::{ExportFormat, ReferralCommand, ReferralCreateArgs};
-use crate::connect::connect;
+use crate::connect::one;
 use crate::output;
 use yilian_node::documents::fhir;
-
-async fn one(dir: &Path, req: Request) -> Result<Response> {
-    let mut conn = connect(dir).await?;
-    let resp = conn.call(req).await;
-    conn.close().await;
-    resp
-}
 
 fn act(kind: ActKind) -> ActInput {
     ActInput {

@@ -6,6 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FacilityConfig;
+use crate::documents::catalog::{CatalogEntry, ImportReport, StockRow};
+use crate::documents::dispensing::{DispensingLine, DispensingReport, Summary};
+use crate::documents::outreach::{LectureInput, Outreach, OutreachInput, VisitInput};
 use crate::documents::referral::{
     ActInput, Derived, Direction, Referral, ReferralInput, Status, Urgency,
 };
@@ -15,6 +18,7 @@ use crate::documents::result::{
 use crate::documents::{DocInfo, DocKind};
 use crate::identity::cert::Role;
 use crate::ids::{DocId, FacilityCode, NodeId};
+use crate::reports::{Report, ReportKind};
 use crate::storage::StoreStats;
 use crate::sync::PeerSyncStatus;
 use crate::transport::{PeerIdentity, PeerStatus};
@@ -173,6 +177,94 @@ pub enum Request {
     QcList,
     /// The facilities of the alliance this node has met.
     FacilityList,
+    /// Import a catalog CSV file (pharmacy role); nothing is written when a row is rejected.
+    CatalogImport {
+        /// The file's bytes (UTF-8, UTF-8 with BOM, GBK or UTF-16).
+        bytes: Vec<u8>,
+        /// Report only; write nothing.
+        dry_run: bool,
+    },
+    /// Catalog entries, filtered, with this facility's stock row.
+    CatalogList {
+        /// Only essential medicines.
+        essential_only: bool,
+        /// Only entries whose code, generic name or manufacturer contains this text.
+        search: Option<String>,
+        /// Include withdrawn entries.
+        include_withdrawn: bool,
+    },
+    /// One entry with every facility's stock row.
+    CatalogShow {
+        /// Drug code.
+        code: String,
+    },
+    /// Write this facility's stock row for a drug.
+    StockSet {
+        /// Drug code.
+        code: String,
+        /// The facility whose row it is (default: this one; any other is refused).
+        facility: Option<FacilityCode>,
+        /// Can be dispensed now.
+        available: bool,
+        /// Units on hand.
+        quantity: Option<u64>,
+    },
+    /// Record one dispensing total for a month.
+    DispensingAdd {
+        /// The row.
+        line: DispensingLine,
+    },
+    /// Import a dispensing CSV file; nothing is written when a row is rejected.
+    DispensingImport {
+        /// The file's bytes.
+        bytes: Vec<u8>,
+        /// Report only; write nothing.
+        dry_run: bool,
+    },
+    /// Dispensing summaries held by this node.
+    DispensingList {
+        /// Only this month (`YYYY-MM`).
+        period: Option<String>,
+        /// Only this facility.
+        facility: Option<FacilityCode>,
+    },
+    /// Create an outreach event hosted by this facility.
+    OutreachCreate {
+        /// The event.
+        input: Box<OutreachInput>,
+    },
+    /// Log a visit at an event.
+    OutreachVisit {
+        /// Event id or unique prefix.
+        id: String,
+        /// The visit.
+        input: Box<VisitInput>,
+    },
+    /// Log a lecture at an event.
+    OutreachLecture {
+        /// Event id or unique prefix.
+        id: String,
+        /// The lecture.
+        input: Box<LectureInput>,
+    },
+    /// Outreach events.
+    OutreachList,
+    /// One outreach event with its visits.
+    OutreachShow {
+        /// Event id or unique prefix.
+        id: String,
+    },
+    /// A report for a period.
+    Report {
+        /// Which.
+        kind: ReportKind,
+        /// First day, `YYYY-MM-DD`.
+        from: String,
+        /// Last day, `YYYY-MM-DD`.
+        to: String,
+        /// Only this facility.
+        facility: Option<FacilityCode>,
+    },
 }
 
 /// What the node answers.
@@ -231,6 +323,27 @@ pub enum Response {
     QcCerts(Vec<(DocId, QcCert)>),
     /// Facilities met.
     Facilities(Vec<crate::storage::FacilityEntry>),
+    /// What a catalog import did or would do.
+    CatalogImported(Box<ImportReport>),
+    /// Catalog entries.
+    CatalogEntries(Vec<CatalogLine>),
+    /// One entry with the stock rows of every facility.
+    CatalogItem {
+        /// The entry.
+        entry: Box<CatalogEntry>,
+        /// Stock rows by facility.
+        stock: Vec<(String, StockRow)>,
+    },
+    /// What a dispensing import did or would do.
+    DispensingImported(Box<DispensingReport>),
+    /// Dispensing summaries.
+    Dispensing(Vec<Summary>),
+    /// An outreach event.
+    Outreach(Box<OutreachView>),
+    /// Outreach events.
+    OutreachEvents(Vec<OutreachSummary>),
+    /// A report.
+    Report(Box<Report>),
     /// The request failed; nothing was changed.
     Error {
         /// Class of failure.
@@ -358,6 +471,51 @@ pub struct ReferralSummary {
     pub created_ms: u64,
     /// Last changed on this node (ms since the Unix epoch).
     pub updated_ms: u64,
+}
+
+/// A catalog entry with this facility's stock row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogLine {
+    /// The entry.
+    pub entry: CatalogEntry,
+    /// This facility's stock row, if written.
+    pub stock: Option<StockRow>,
+}
+
+/// An outreach event as shown to an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutreachView {
+    /// Document metadata.
+    pub info: DocInfo,
+    /// The event.
+    pub event: Outreach,
+    /// The key of the record just added, if any.
+    pub added: Option<String>,
+}
+
+/// One line of an outreach list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutreachSummary {
+    /// Document id.
+    pub id: DocId,
+    /// Event number.
+    pub number: String,
+    /// Title.
+    pub title: String,
+    /// Host facility.
+    pub host: String,
+    /// Township visited.
+    pub township: String,
+    /// First day.
+    pub start: String,
+    /// Last day.
+    pub end: String,
+    /// Visits logged.
+    pub visits: usize,
+    /// Lectures logged.
+    pub lectures: usize,
+    /// Visits a day expected.
+    pub target_per_day: u32,
 }
 
 /// Encodes a message with its version prefix.

@@ -23,6 +23,10 @@ use crate::storage::{StoreError, StoreHandle};
 use crate::sync::SyncManager;
 use crate::transport::{Network, PeerState, PeerStatus};
 
+mod catalog;
+mod outreach;
+mod report;
+
 /// Days before expiry from which status warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
@@ -480,6 +484,40 @@ impl Service {
             Request::FacilityList => Ok(Response::Facilities(
                 self.store.call(|b| b.facilities()).await?,
             )),
+            Request::CatalogImport { bytes, dry_run } => self.catalog_import(bytes, dry_run).await,
+            Request::CatalogList {
+                essential_only,
+                search,
+                include_withdrawn,
+            } => {
+                self.catalog_list(essential_only, search, include_withdrawn)
+                    .await
+            }
+            Request::CatalogShow { code } => self.catalog_show(code).await,
+            Request::StockSet {
+                code,
+                facility,
+                available,
+                quantity,
+            } => self.stock_set(code, facility, available, quantity).await,
+            Request::DispensingAdd { line } => self.dispensing_add(line).await,
+            Request::DispensingImport { bytes, dry_run } => {
+                self.dispensing_import(bytes, dry_run).await
+            }
+            Request::DispensingList { period, facility } => {
+                self.dispensing_list(period, facility).await
+            }
+            Request::OutreachCreate { input } => self.outreach_create(*input).await,
+            Request::OutreachVisit { id, input } => self.outreach_visit(id, input).await,
+            Request::OutreachLecture { id, input } => self.outreach_lecture(id, input).await,
+            Request::OutreachList => self.outreach_list().await,
+            Request::OutreachShow { id } => self.outreach_show(id).await,
+            Request::Report {
+                kind,
+                from,
+                to,
+                facility,
+            } => self.report(kind, &from, &to, facility).await,
             Request::CrlInstall { pem } => {
                 let (crl, dropped) = self.revocation.install(&pem).map_err(invalid)?;
                 Ok(Response::CrlInstalled {

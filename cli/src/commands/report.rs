@@ -1,0 +1,232 @@
+//! `yilian report ...`: alliance reports as tables, CSV or JSON, and the semiannual package for
+//! the health commission (every report as CSV and JSON plus a one-page HTML summary).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use yilian_node::control::{Request, Response};
+use yilian_node::documents::csvfile::{self, TextEncoding};
+use yilian_node::ids::FacilityCode;
+use yilian_node::reports::{Period, Report, ReportKind};
+
+use super::report_html;
+use crate::connect::one;
+use crate::output;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCommand {
+    /// Referrals up and down per facility and month: acceptance, time to decision, green
+    /// channel, referrals waiting too long.
+    Referrals(PeriodArgs),
+    /// Result recognition per facility and item class, and re-test reasons.
+    Recognition(PeriodArgs),
+    /// Essential-medicine usage per facility against its level's target.
+    EssentialDrugs(PeriodArgs),
+    /// Outreach visits per event and day against targets; townships not yet visited.
+    Outreach(PeriodArgs),
+    /// Every report for a half year as CSV and JSON, plus summary.html, into a directory.
+    Semiannual {
+        /// Year.
+        #[arg(long)]
+        year: i16,
+        /// 1 (January-June, due 30 June) or 2 (July-December, due 30 December).
+        #[arg(long)]
+        half: u8,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this facility.
+        #[arg(long)]
+        facility: Option<FacilityCode>,
+    },
+}
+
+/// Output formats of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// An aligned table with findings.
+    Table,
+    /// JSON (fields documented in docs/cli.md).
+    Json,
+    /// CSV (UTF-8 with a byte-order mark when written to a file, for Excel).
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PeriodArgs {
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: String,
+    /// Last day, YYYY-MM-DD.
+    #[arg(long)]
+    to: String,
+    /// Only this facility.
+    #[arg(long)]
+    facility: Option<FacilityCode>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+async fn fetch(
+    dir: &Path,
+    kind: ReportKind,
+    from: String,
+    to: String,
+    facility: Option<FacilityCode>,
+) -> Result<Report> {
+    match one(
+        dir,
+        Request::Report {
+            kind,
+            from,
+            to,
+            facility,
+        },
+    )
+    .await?
+    {
+        Response::Report(r) => Ok(*r),
+        _ => bail!("unexpected answer from the node"),
+    }
+}
+
+fn csv_text(r: &Report) -> String {
+    let t = r.tabular();
+    csvfile::write(&t.header(), &t.rows())
+}
+
+fn json_text(r: &Report) -> Result<String> {
+    Ok(serde_json::to_string_pretty(r)? + "\n")
+}
+
+/// Details beyond the main table, for the terminal.
+fn details(r: &Report) {
+    match r {
+        Report::Referrals(x) if !x.waiting.is_empty() => {
+            let mut t =
+                output::table(&["waiting referral", "from", "to", "hours", "green channel"]);
+            for w in &x.waiting {
+                t.add_row(vec![
+                    w.number.clone(),
+                    w.from.clone(),
+                    w.to.clone(),
+                    format!("{:.1}", w.hours),
+                    output::yes(w.green_channel).to_string(),
+                ]);
+            }
+            output::line(t);
+        }
+        Report::Recognition(x) if !x.retest_reasons.is_empty() => {
+            let mut t = output::table(&["re-test reason", "count"]);
+            for (k, v) in &x.retest_reasons {
+                t.add_row(vec![k.clone(), v.to_string()]);
+            }
+            output::line(t);
+        }
+        _ => {}
+    }
+}
+
+fn print_table(r: &Report) {
+    let t = r.tabular();
+    let mut table = output::table(&t.header());
+    for row in t.rows() {
+        table.add_row(row);
+    }
+    output::line(table);
+    details(r);
+    for f in r.findings() {
+        output::line(format_args!("- {f}"));
+    }
+}
+
+pub(crate) async fn run(dir: &Path, cmd: ReportCommand) -> Result<()> {
+    let (kind, a) = match cmd {
+        ReportCommand::Referrals(a) => (ReportKind::Referrals, a),
+        ReportCommand::Recognition(a) => (ReportKind::Recognition, a),
+        ReportCommand::EssentialDrugs(a) => (ReportKind::EssentialDrugs, a),
+        ReportCommand::Outreach(a) => (ReportKind::Outreach, a),
+        ReportCommand::Semiannual {
+            year,
+            half,
+            out,
+            facility,
+        } => return semiannual(dir, year, half, &out, facility).await,
+    };
+    let r = fetch(dir, kind, a.from, a.to, a.facility).await?;
+    let text = match a.format {
+        Format::Table => {
+            if a.out.is_some() {
+                bail!("--out needs --format csv or json");
+            }
+            print_table(&r);
+            return Ok(());
+        }
+        Format::Json => json_text(&r)?,
+        Format::Csv => csv_text(&r),
+    };
+    match a.out {
+        None => {
+            output::line(text.trim_end());
+            Ok(())
+        }
+        Some(path) => {
+            let bytes = match a.format {
+                Format::Csv => {
+                    csvfile::encode(&text, TextEncoding::Utf8Bom).map_err(|e| anyhow::anyhow!(e))?
+                }
+                _ => text.into_bytes(),
+            };
+            output::write_file(&path, &bytes)?;
+            output::note(format_args!("wrote {}", path.display()));
+            Ok(())
+        }
+    }
+}
+
+async fn semiannual(
+    dir: &Path,
+    year: i16,
+    half: u8,
+    out: &Path,
+    facility: Option<FacilityCode>,
+) -> Result<()> {
+    let period = Period::half_year(year, half).map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut reports = Vec::new();
+    for kind in ReportKind::ALL {
+        let r = fetch(
+            dir,
+            kind,
+            period.from.to_string(),
+            period.to.to_string(),
+            facility.clone(),
+        )
+        .await?;
+        let csv = csvfile::encode(&csv_text(&r), TextEncoding::Utf8Bom)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        output::write_file(&out.join(format!("{}.csv", kind.as_str())), &csv)?;
+        output::write_file(
+            &out.join(format!("{}.json", kind.as_str())),
+            json_text(&r)?.as_bytes(),
+        )?;
+        reports.push(r);
+    }
+    let html = report_html::summary(year, half, period, facility.as_ref(), &reports);
+    output::write_file(&out.join("summary.html"), html.as_bytes())?;
+    for r in &reports {
+        for f in r.findings() {
+            output::line(format_args!("{}: {f}", r.kind().as_str()));
+        }
+    }
+    output::note(format_args!(
+        "wrote {} (4 reports as CSV and JSON, and summary.html)",
+        out.display()
+    ));
+    Ok(())
+}
