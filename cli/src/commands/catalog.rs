@@ -71,7 +71,7 @@ pub(crate) enum StockCommand {
         /// Drug code.
         code: String,
         /// Can it be dispensed now: yes or no.
-        #[arg(long, value_parser = parse_yes_no)]
+        #[arg(long, value_parser = parse_yes_no, action = clap::ArgAction::Set)]
         available: bool,
         /// Units on hand.
         #[arg(long)]

@@ -101,7 +101,7 @@ fn csv_text(r: &Report) -> String {
 }
 
 fn json_text(r: &Report) -> Result<String> {
-    Ok(serde_json::to_string_pretty(r)? + "\n")
+    Ok(serde_json::to_string_pretty(&r.to_json())? + "\n")
 }
 
 /// Details beyond the main table, for the terminal.

@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum TextEncoding {
     /// UTF-8 without a byte-order mark.
+    #[serde(rename = "utf-8")]
     Utf8,
     /// UTF-8 with a byte-order mark (what Excel writes as "CSV UTF-8").
+    #[serde(rename = "utf-8-bom")]
     Utf8Bom,
     /// GBK / GB18030 (what Excel on Chinese Windows writes as plain "CSV").
     Gbk,
     /// UTF-16 little-endian with a byte-order mark (Excel's "Unicode text").
+    #[serde(rename = "utf-16le")]
     Utf16Le,
 }
 

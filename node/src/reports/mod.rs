@@ -148,9 +148,9 @@ fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
 }
 
-/// Any report.
+/// Any report. On the control socket it travels as a plain (externally tagged) enum; its
+/// JSON for people and files is [`Report::to_json`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "report", rename_all = "kebab-case")]
 pub enum Report {
     /// Referrals.
     Referrals(ReferralReport),
@@ -181,6 +181,21 @@ impl Report {
             Report::EssentialDrugs(_) => ReportKind::EssentialDrugs,
             Report::Outreach(_) => ReportKind::Outreach,
         }
+    }
+
+    /// The report as JSON: its fields plus `"report": "<kind>"` (the stable, documented form).
+    pub fn to_json(&self) -> serde_json::Value {
+        let inner = match self {
+            Report::Referrals(r) => serde_json::to_value(r),
+            Report::Recognition(r) => serde_json::to_value(r),
+            Report::EssentialDrugs(r) => serde_json::to_value(r),
+            Report::Outreach(r) => serde_json::to_value(r),
+        };
+        let mut v = inner.unwrap_or(serde_json::Value::Null);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("report".into(), self.kind().as_str().into());
+        }
+        v
     }
 
     /// Plain-language findings for the summary (targets missed, waits, gaps).

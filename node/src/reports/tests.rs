@@ -474,3 +474,19 @@ fn periods_halves_months_and_medians() {
     assert_eq!(percent(2, 3), Some(66.7));
     assert_eq!(percent(1, 0), None);
 }
+
+#[test]
+fn reports_cross_the_control_socket_and_carry_their_kind_in_json() {
+    use crate::control::proto::{Response, decode, encode};
+    let data = vec![(
+        "e1".to_string(),
+        event("TC-01", "2026-06-10", "2026-06-10", &[("2026-06-10", 3)]),
+    )];
+    let r = Report::Outreach(outreach::report(&data, &[], june(), None));
+    let back: Response = decode(&encode(&Response::Report(Box::new(r.clone())))).unwrap();
+    assert_eq!(back, Response::Report(Box::new(r.clone())));
+    let j = r.to_json();
+    assert_eq!(j["report"], "outreach");
+    assert_eq!(j["period"]["from"], "2026-06-01");
+    assert_eq!(j["events"][0]["visits"], 3);
+}
