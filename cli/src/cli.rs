@@ -740,6 +740,18 @@ pub(crate) enum BenchCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// The county drug catalog at realistic size: import, list, show and stock writes with
+    /// every facility's stock rows, and the essential-drug report over their dispensing.
+    Catalog {
+        /// Catalog entries.
+        #[arg(long, default_value_t = 3000)]
+        entries: usize,
+        /// Facilities with stock rows for every entry (and six months of dispensing).
+        #[arg(long, default_value_t = 30)]
+        facilities: usize,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Live edits between connected nodes: time from a write on one node until the other holds it.
     Live {
         /// Number of edits.

@@ -14,13 +14,30 @@ const EACH: usize = 200;
 fn log_visits(dir: &Path, event: &str, device: &str) {
     for i in 0..EACH {
         let day = if i < EACH / 2 { "10" } else { "11" };
-        let at = format!("2026-06-{day}T{:02}:{:02}", 8 + (i % 100) / 12, (i * 5) % 60);
+        let at = format!(
+            "2026-06-{day}T{:02}:{:02}",
+            8 + (i % 100) / 12,
+            (i * 5) % 60
+        );
         let complaint = format!("{device} visit {i}");
         ok(
             dir,
             &[
-                "outreach", "visit", "add", event, "--at", &at, "--sex", "F", "--age-band",
-                "60-69", "--complaint", &complaint, "--screening", "血压=150/95", "--advice",
+                "outreach",
+                "visit",
+                "add",
+                event,
+                "--at",
+                &at,
+                "--sex",
+                "F",
+                "--age-band",
+                "60-69",
+                "--complaint",
+                &complaint,
+                "--screening",
+                "血压=150/95",
+                "--advice",
                 "low-salt diet",
             ],
         );
@@ -43,20 +60,38 @@ fn two_devices_log_200_visits_each_offline_and_both_end_with_all_400_once() {
         let _c = NodeProcess::start(&ch);
         let _t = NodeProcess::start(&tc);
         ok(&tc, &["peer", "add", "--addr", &node_addr(&ch).to_string()]);
-        wait_until(WAIT, "the township to meet the county", || connected_to(&tc, "CH-01"));
+        wait_until(WAIT, "the township to meet the county", || {
+            connected_to(&tc, "CH-01")
+        });
         let (code, err) = fails(
             &ch,
             &[
-                "outreach", "create", "--title", "义诊", "--township", "TC-01", "--start",
-                "2026-06-10", "--member", "李明,主治医师",
+                "outreach",
+                "create",
+                "--title",
+                "义诊",
+                "--township",
+                "TC-01",
+                "--start",
+                "2026-06-10",
+                "--member",
+                "李明,主治医师",
             ],
         );
         assert_eq!(code, 2, "{err}"); // clap refuses a member without a department
         let (code, err) = fails(
             &ch,
             &[
-                "outreach", "create", "--title", "义诊", "--township", "TC-09", "--start",
-                "2026-06-10", "--member", "李明,主治医师,心内科",
+                "outreach",
+                "create",
+                "--title",
+                "义诊",
+                "--township",
+                "TC-09",
+                "--start",
+                "2026-06-10",
+                "--member",
+                "李明,主治医师,心内科",
             ],
         );
         assert_eq!(code, 4, "{err}");
@@ -64,10 +99,23 @@ fn two_devices_log_200_visits_each_offline_and_both_end_with_all_400_once() {
         let e = json(
             &ch,
             &[
-                "outreach", "create", "--title", "高血压糖尿病义诊", "--township", "TC-01",
-                "--start", "2026-06-10", "--end", "2026-06-11", "--member",
-                "李明,主治医师,心内科", "--member", "王芳,副主任医师,内分泌科", "--service",
-                "screening", "--json",
+                "outreach",
+                "create",
+                "--title",
+                "高血压糖尿病义诊",
+                "--township",
+                "TC-01",
+                "--start",
+                "2026-06-10",
+                "--end",
+                "2026-06-11",
+                "--member",
+                "李明,主治医师,心内科",
+                "--member",
+                "王芳,副主任医师,内分泌科",
+                "--service",
+                "screening",
+                "--json",
             ],
         );
         let id = e["id"].as_str().unwrap().to_string();
@@ -83,21 +131,55 @@ fn two_devices_log_200_visits_each_offline_and_both_end_with_all_400_once() {
     ok(
         &tc,
         &[
-            "outreach", "lecture", "add", &id, "--at", "2026-06-10T15:00", "--topic",
-            "高血压防治", "--speaker", "李明", "--attendees", "60",
+            "outreach",
+            "lecture",
+            "add",
+            &id,
+            "--at",
+            "2026-06-10T15:00",
+            "--topic",
+            "高血压防治",
+            "--speaker",
+            "李明",
+            "--attendees",
+            "60",
         ],
     );
     let (code, err) = fails(
         &tc,
         &[
-            "outreach", "visit", "add", &id, "--at", "2026-06-12T09:00", "--sex", "F",
-            "--age-band", "60-69", "--complaint", "x", "--advice", "y",
+            "outreach",
+            "visit",
+            "add",
+            &id,
+            "--at",
+            "2026-06-12T09:00",
+            "--sex",
+            "F",
+            "--age-band",
+            "60-69",
+            "--complaint",
+            "x",
+            "--advice",
+            "y",
         ],
     );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("outside the event"), "{err}");
-    assert_eq!(event_json(&ch, &id)["event"]["visits"].as_object().unwrap().len(), EACH);
-    assert_eq!(event_json(&tc, &id)["event"]["visits"].as_object().unwrap().len(), EACH);
+    assert_eq!(
+        event_json(&ch, &id)["event"]["visits"]
+            .as_object()
+            .unwrap()
+            .len(),
+        EACH
+    );
+    assert_eq!(
+        event_json(&tc, &id)["event"]["visits"]
+            .as_object()
+            .unwrap()
+            .len(),
+        EACH
+    );
 
     // They meet again.
     let _c = NodeProcess::start(&ch);
@@ -124,12 +206,24 @@ fn two_devices_log_200_visits_each_offline_and_both_end_with_all_400_once() {
         seen.push(e["event"].clone());
     }
     assert_eq!(seen[0], seen[1]);
-    assert!(!t.log_text().contains("visit 1"), "visit content in the log");
+    assert!(
+        !t.log_text().contains("visit 1"),
+        "visit content in the log"
+    );
 
     // The outreach report counts them against the target (100 a day: met on both days).
     let r = json(
         &ch,
-        &["report", "outreach", "--from", "2026-06-01", "--to", "2026-06-30", "--format", "json"],
+        &[
+            "report",
+            "outreach",
+            "--from",
+            "2026-06-01",
+            "--to",
+            "2026-06-30",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(r["visits"], 2 * EACH);
     let ev = &r["events"][0];

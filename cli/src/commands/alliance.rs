@@ -27,6 +27,16 @@ pub(crate) fn enroll_all(
     alliance: &str,
     specs: &[(&str, &str, FacilityKind)],
 ) -> Result<Vec<Member>> {
+    enroll_with_roles(root, alliance, specs, &[])
+}
+
+/// As [`enroll_all`], granting `county_roles` to county-hospital nodes (e.g. pharmacy).
+pub(crate) fn enroll_with_roles(
+    root: &Path,
+    alliance: &str,
+    specs: &[(&str, &str, FacilityKind)],
+    county_roles: &[yilian_node::identity::cert::Role],
+) -> Result<Vec<Member>> {
     let mut ca = Ca::init(&root.join("ca"), alliance)?;
     let mut out = Vec::new();
     for (code, name, kind) in specs {
@@ -46,7 +56,12 @@ pub(crate) fn enroll_all(
         )?;
         let (_, key) = dd.load()?;
         let req = enroll::make_request(&key, &facility)?;
-        let bundle = ca.issue(&req, &[], Validity::days_from_now(365))?;
+        let roles = if *kind == FacilityKind::CountyHospital {
+            county_roles
+        } else {
+            &[]
+        };
+        let bundle = ca.issue(&req, roles, Validity::days_from_now(365))?;
         enroll::install(
             &dd,
             &key,

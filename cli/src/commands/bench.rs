@@ -32,6 +32,11 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Catchup { changed, json } => {
             super::bench_sync::catchup(&changed, json.json).await
         }
+        BenchCommand::Catalog {
+            entries,
+            facilities,
+            json,
+        } => super::bench_catalog::run(entries, facilities, json.json).await,
         BenchCommand::Live { edits, json } => super::bench_sync::live(edits, json.json).await,
         BenchCommand::Scale { docs, json } => super::bench_sync::scale(docs, json.json).await,
         BenchCommand::VsPeers { docs, json } => super::bench_sync::vs_peers(&docs, json.json).await,

@@ -2,6 +2,7 @@
 
 mod alliance;
 mod bench;
+mod bench_catalog;
 mod bench_sync;
 mod ca;
 mod catalog;

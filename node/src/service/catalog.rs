@@ -68,6 +68,27 @@ pub(super) fn summaries(b: &mut Batch<'_>) -> Result<Vec<Summary>, StoreError> {
     Ok(out)
 }
 
+/// One catalog entry, read without reading the others.
+fn catalog_entry(b: &mut Batch<'_>, code: &str) -> Result<Option<CatalogEntry>, StoreError> {
+    let id = catalog::catalog_id();
+    if !b.exists(&id)? {
+        return Ok(None);
+    }
+    b.read(&id, |d| documents::keyed::record::<CatalogEntry>(d, code))?
+        .map_err(StoreError::Invalid)
+}
+
+/// Checks that `code` is in the catalog, reading only that entry.
+fn require_entry(b: &mut Batch<'_>, code: &str) -> Result<(), StoreError> {
+    match catalog_entry(b, code)? {
+        Some(_) => Ok(()),
+        None if !b.exists(&catalog::catalog_id())? => require_known(&BTreeMap::new(), code),
+        None => Err(StoreError::Invalid(format!(
+            "code: {code} is not in the county catalog"
+        ))),
+    }
+}
+
 fn require_known(catalog: &BTreeMap<String, CatalogEntry>, code: &str) -> Result<(), StoreError> {
     if catalog.is_empty() {
         return Err(StoreError::Invalid(
@@ -177,17 +198,18 @@ impl Service {
         let (entry, stock) = self
             .store
             .call(move |b| {
-                let entry = catalog_entries(b)?
-                    .remove(&code)
+                let entry = catalog_entry(b, &code)?
                     .ok_or_else(|| StoreError::NotFound(format!("drug {code} in the catalog")))?;
                 let mut stock = Vec::new();
                 for info in b.list(Some(DocKind::Stock))? {
-                    let Ok((facility, rows)) = b.read(&info.id, catalog::read_stock)? else {
-                        continue;
-                    };
-                    if let Some(r) = rows.get(&code) {
-                        stock.push((facility, r.clone()));
-                    }
+                    let row = b.read(&info.id, |d| {
+                        let facility = documents::keyed::scalar_str(d, "facility");
+                        let row = documents::keyed::record::<StockRow>(d, &code)
+                            .ok()
+                            .flatten();
+                        facility.zip(row)
+                    })?;
+                    stock.extend(row);
                 }
                 stock.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok((entry, stock))
@@ -217,7 +239,7 @@ impl Service {
         let shown = code.clone();
         self.store
             .call(move |b| {
-                require_known(&catalog_entries(b)?, &code)?;
+                require_entry(b, &code)?;
                 let row = StockRow {
                     available,
                     quantity,
