@@ -490,3 +490,18 @@ fn reports_cross_the_control_socket_and_carry_their_kind_in_json() {
     assert_eq!(j["period"]["from"], "2026-06-01");
     assert_eq!(j["events"][0]["visits"], 3);
 }
+
+#[test]
+fn reports_settings_read_from_toml_as_documented() {
+    let cfg: ReportsConfig = toml::from_str(
+        "level = \"tertiary\"\nessential_metric = \"quantity\"\nwaiting_limit_hours = 24\n\
+         [essential_targets]\nprimary = 85.0\nsecondary = 30.0\ntertiary = 20.0\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.level, Some(Level::Tertiary));
+    assert_eq!(cfg.essential_metric, essential::Metric::Quantity);
+    assert_eq!(cfg.essential_targets[&Level::Primary], 85.0);
+    assert_eq!(cfg.waiting_limit_hours, 24);
+    assert!(toml::from_str::<ReportsConfig>("levle = \"x\"").is_err());
+    assert_eq!(toml::from_str::<ReportsConfig>("").unwrap(), ReportsConfig::default());
+}
