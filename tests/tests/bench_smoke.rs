@@ -13,6 +13,24 @@ fn bench(args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
+fn catalog_bench_runs_at_a_tiny_size() {
+    let c = bench(&["catalog", "--entries", "40", "--facilities", "2"]);
+    assert_eq!(
+        (c["entries"].as_u64(), c["facilities"].as_u64()),
+        (Some(40), Some(2))
+    );
+    assert!(
+        c["import (GBK, all new), ms"].as_f64().unwrap() > 0.0,
+        "{c}"
+    );
+    assert!(
+        c["show one entry with 2 stock rows, ms"].as_f64().is_some(),
+        "{c}"
+    );
+    assert!(c["stock set p99, ms"].as_f64().is_some(), "{c}");
+}
+
+#[test]
 fn writes_and_load_benches_report_figures() {
     let w = bench(&["writes", "--count", "50", "--clients", "2"]);
     assert_eq!(w["writes"], 50);

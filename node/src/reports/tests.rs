@@ -503,5 +503,8 @@ fn reports_settings_read_from_toml_as_documented() {
     assert_eq!(cfg.essential_targets[&Level::Primary], 85.0);
     assert_eq!(cfg.waiting_limit_hours, 24);
     assert!(toml::from_str::<ReportsConfig>("levle = \"x\"").is_err());
-    assert_eq!(toml::from_str::<ReportsConfig>("").unwrap(), ReportsConfig::default());
+    assert_eq!(
+        toml::from_str::<ReportsConfig>("").unwrap(),
+        ReportsConfig::default()
+    );
 }
