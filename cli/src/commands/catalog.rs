@@ -144,12 +144,32 @@ fn rejected_lines(file: &Path, rejected: &[LineError]) {
     }
 }
 
-fn refuse(n: usize) -> anyhow::Error {
-    NodeRefused {
-        kind: yilian_node::control::ErrorKind::InvalidInput,
-        message: format!("nothing imported: {n} rows rejected (listed above)"),
+/// Prints an import's report (JSON or `print`), every rejected line on stderr, and fails with
+/// exit code 4 when any row was rejected (nothing was imported then).
+fn finish_import<R: serde::Serialize>(
+    file: &Path,
+    json: bool,
+    report: &R,
+    rejected: &[LineError],
+    print: impl FnOnce(),
+) -> Result<()> {
+    if json {
+        output::json(report)?;
+    } else {
+        print();
     }
-    .into()
+    rejected_lines(file, rejected);
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    Err(NodeRefused {
+        kind: yilian_node::control::ErrorKind::InvalidInput,
+        message: format!(
+            "nothing imported: {} rows rejected (listed above)",
+            rejected.len()
+        ),
+    }
+    .into())
 }
 
 fn print_import(file: &Path, r: &ImportReport, dry_run: bool) {
@@ -245,16 +265,9 @@ pub(crate) async fn run(dir: &Path, cmd: CatalogCommand) -> Result<()> {
             else {
                 bail!("unexpected answer from the node");
             };
-            if json.json {
-                output::json(&r)?;
-            } else {
-                print_import(&file, &r, dry_run);
-            }
-            rejected_lines(&file, &r.rejected);
-            if !r.rejected.is_empty() {
-                return Err(refuse(r.rejected.len()));
-            }
-            Ok(())
+            finish_import(&file, json.json, &*r, &r.rejected, || {
+                print_import(&file, &r, dry_run)
+            })
         }
         CatalogCommand::Export { out, encoding } => {
             let Response::CatalogEntries(lines) = one(
@@ -466,16 +479,9 @@ pub(crate) async fn dispensing_cmd(dir: &Path, cmd: DispensingCommand) -> Result
             else {
                 bail!("unexpected answer from the node");
             };
-            if json.json {
-                output::json(&r)?;
-            } else {
-                print_dispensing_import(&file, &r, dry_run);
-            }
-            rejected_lines(&file, &r.rejected);
-            if !r.rejected.is_empty() {
-                return Err(refuse(r.rejected.len()));
-            }
-            Ok(())
+            finish_import(&file, json.json, &*r, &r.rejected, || {
+                print_dispensing_import(&file, &r, dry_run)
+            })
         }
         DispensingCommand::List {
             period,
