@@ -171,6 +171,35 @@ pub fn to_json(doc: &Automerge) -> serde_json::Value {
     serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(serde_json::Value::Null)
 }
 
+/// Reads a whole typed document whose `schema` field this build must understand. `what` names
+/// the kind in errors ("referral", "outreach event").
+pub fn read_versioned<T: autosurgeon::Hydrate>(
+    doc: &Automerge,
+    what: &str,
+    schema: impl Fn(&T) -> u64,
+    known: u64,
+) -> Result<T, String> {
+    let v: T = autosurgeon::hydrate(doc).map_err(|e| format!("not a readable {what}: {e}"))?;
+    let s = schema(&v);
+    if s > known {
+        return Err(format!(
+            "the {what} has schema {s}; this yilian understands up to {known}: upgrade yilian to change it"
+        ));
+    }
+    Ok(v)
+}
+
+/// Writes a whole typed document in one transaction (only what changed becomes a change).
+pub fn write_whole<T: autosurgeon::Reconcile>(
+    doc: &mut Automerge,
+    what: &str,
+    value: &T,
+) -> Result<(), String> {
+    doc.transact::<_, _, autosurgeon::ReconcileError>(|tx| autosurgeon::reconcile(tx, value))
+        .map(|_| ())
+        .map_err(|f| format!("cannot write the {what}: {}", f.error))
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

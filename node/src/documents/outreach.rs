@@ -492,22 +492,12 @@ pub fn build_lecture(input: LectureInput, e: &Outreach) -> Result<Lecture, Field
 
 /// Reads an event.
 pub fn read(doc: &automerge::Automerge) -> Result<Outreach, String> {
-    let e: Outreach =
-        autosurgeon::hydrate(doc).map_err(|e| format!("not a readable outreach event: {e}"))?;
-    if e.schema > SCHEMA {
-        return Err(format!(
-            "outreach schema {} is newer than this build understands ({SCHEMA}); upgrade yilian",
-            e.schema
-        ));
-    }
-    Ok(e)
+    super::read_versioned(doc, "outreach event", |e: &Outreach| e.schema, SCHEMA)
 }
 
 /// Writes a new event (creation only).
 pub fn write_new(doc: &mut automerge::Automerge, e: &Outreach) -> Result<(), String> {
-    doc.transact::<_, _, autosurgeon::ReconcileError>(|tx| autosurgeon::reconcile(tx, e))
-        .map(|_| ())
-        .map_err(|f| f.error.to_string())
+    super::write_whole(doc, "outreach event", e)
 }
 
 /// Adds one record under a fresh key to `visits` or `lectures`, touching nothing else.

@@ -800,22 +800,12 @@ pub fn build(
 
 /// Reads a referral from its document.
 pub fn read(doc: &automerge::Automerge) -> Result<Referral, String> {
-    let r: Referral =
-        autosurgeon::hydrate(doc).map_err(|e| format!("not a readable referral: {e}"))?;
-    if r.schema > SCHEMA {
-        return Err(format!(
-            "the referral has schema {}; this yilian understands up to {SCHEMA}: upgrade yilian to change it",
-            r.schema
-        ));
-    }
-    Ok(r)
+    super::read_versioned(doc, "referral", |r: &Referral| r.schema, SCHEMA)
 }
 
 /// Writes a referral into its document (only what changed becomes an Automerge change).
 pub fn write(doc: &mut automerge::Automerge, r: &Referral) -> Result<(), String> {
-    doc.transact::<_, _, autosurgeon::ReconcileError>(|tx| autosurgeon::reconcile(tx, r))
-        .map(|_| ())
-        .map_err(|f| format!("cannot write the referral: {}", f.error))
+    super::write_whole(doc, "referral", r)
 }
 
 #[cfg(test)]

@@ -104,7 +104,8 @@ fn require_known(catalog: &BTreeMap<String, CatalogEntry>, code: &str) -> Result
 }
 
 impl Service {
-    fn roles(&self) -> Vec<Role> {
+    /// The roles in this node's certificate (none before enrollment).
+    pub(super) fn roles(&self) -> Vec<Role> {
         self.revocation
             .tls()
             .map(|t| t.info().claims.roles.clone())
@@ -296,8 +297,8 @@ impl Service {
     pub(super) async fn dispensing_add(&self, line: DispensingLine) -> Result<Response, Failure> {
         let period = dispensing::check_period(&line.period).map_err(invalid)?;
         let code = catalog::check_code(&line.code).map_err(invalid)?;
-        let known = self.store.call(catalog_entries).await?;
-        require_known(&known, &code).map_err(|e| invalid(e.to_string()))?;
+        let checked = code.clone();
+        self.store.call(move |b| require_entry(b, &checked)).await?;
         let line = DispensingLine {
             period: period.clone(),
             code,

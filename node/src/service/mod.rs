@@ -79,6 +79,21 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// A human-readable record number: `PREFIX-YYYYMMDD-XXXXXX` (day of `now_ms`, random tag).
+fn day_number(prefix: &str, now_ms: u64) -> String {
+    let day = jiff::Timestamp::from_millisecond(now_ms as i64)
+        .map(|t| t.strftime("%Y%m%d").to_string())
+        .unwrap_or_default();
+    let tag: [u8; 3] = crate::identity::random_bytes();
+    format!("{prefix}-{day}-{:02X}{:02X}{:02X}", tag[0], tag[1], tag[2])
+}
+
+/// A fresh random key for a record in a shared map or list (16 hex characters).
+fn random_key() -> String {
+    let k: [u8; 8] = crate::identity::random_bytes();
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn invalid(m: impl std::fmt::Display) -> Failure {
     Failure(ErrorKind::InvalidInput, m.to_string())
 }
@@ -448,13 +463,8 @@ impl Service {
             }
             Request::QcAdd { input } => {
                 let cfg = self.config();
-                let roles = self
-                    .revocation
-                    .tls()
-                    .map(|t| t.info().claims.roles.clone())
-                    .unwrap_or_default();
                 if cfg.facility.kind != crate::config::FacilityKind::CountyHospital
-                    && !roles.contains(&crate::identity::cert::Role::Qc)
+                    && !self.roles().contains(&crate::identity::cert::Role::Qc)
                 {
                     return Err(invalid(format!(
                         "{} may not record quality-control certifications: that needs the county hospital or a node with the qc role",
@@ -720,11 +730,7 @@ impl Service {
         let cfg = self.config();
         let me = cfg.facility.code.clone();
         let now = documents::now_ms();
-        let day = jiff::Timestamp::from_millisecond(now as i64)
-            .map(|t| t.strftime("%Y%m%d").to_string())
-            .unwrap_or_default();
-        let tag: [u8; 3] = crate::identity::random_bytes();
-        let number = format!("{me}-{day}-{:02X}{:02X}{:02X}", tag[0], tag[1], tag[2]);
+        let number = day_number(me.as_str(), now);
         let r = referral::build(input, &me, cfg.facility.kind, number, now).map_err(invalid)?;
         self.known_facility("to", &r.request.to.facility).await?;
         let audience = Audience::new(
@@ -762,8 +768,7 @@ impl Service {
                     let now = documents::now_ms();
                     match edit {
                         RefEdit::Act(input) => {
-                            let act_id: [u8; 8] = crate::identity::random_bytes();
-                            let act_id = act_id.iter().map(|x| format!("{x:02x}")).collect();
+                            let act_id = random_key();
                             let a = referral::make_act(&r, &me, kind, &node, now, act_id, input)
                                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
                             r.acts.push(a);

@@ -3,7 +3,7 @@
 
 use automerge::Automerge;
 
-use super::{Failure, Service, invalid};
+use super::{Failure, Service, day_number, invalid, random_key};
 use crate::control::proto::{OutreachSummary, OutreachView, Response};
 use crate::documents::outreach::{self, LectureInput, OutreachInput, VisitInput};
 use crate::documents::{self, Audience, DocKind};
@@ -35,11 +35,6 @@ pub(super) fn events(b: &mut Batch<'_>) -> Result<Vec<(DocId, outreach::Outreach
     Ok(out)
 }
 
-fn key() -> String {
-    let k: [u8; 8] = crate::identity::random_bytes();
-    k.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 enum Record {
     Visit(Box<VisitInput>),
     Lecture(Box<LectureInput>),
@@ -49,11 +44,7 @@ impl Service {
     pub(super) async fn outreach_create(&self, input: OutreachInput) -> Result<Response, Failure> {
         let me = self.config().facility.code;
         let now = documents::now_ms();
-        let day = jiff::Timestamp::from_millisecond(now as i64)
-            .map(|t| t.strftime("%Y%m%d").to_string())
-            .unwrap_or_default();
-        let tag: [u8; 2] = crate::identity::random_bytes();
-        let number = format!("{me}-YZ-{day}-{:02X}{:02X}", tag[0], tag[1]);
+        let number = day_number(&format!("{me}-YZ"), now);
         let event = outreach::build(input, me.as_str(), number, now).map_err(invalid)?;
         self.known_facility("township", &event.township).await?;
         let audience = Audience::new(
@@ -90,20 +81,18 @@ impl Service {
                         event.host, event.township
                     )));
                 }
-                let k = key();
+                let k = random_key();
                 match record {
                     Record::Visit(input) => {
-                        if let Some(r) = &input.referral {
-                            let rid = b.resolve(r)?;
+                        let mut input = *input;
+                        if let Some(r) = input.referral.take() {
+                            let rid = b.resolve(&r)?;
                             if b.info(&rid)?.kind != DocKind::Referral {
                                 return Err(StoreError::Invalid(format!(
                                     "referral: {rid} is not a referral"
                                 )));
                             }
-                        }
-                        let mut input = *input;
-                        if let Some(r) = input.referral.take() {
-                            input.referral = Some(b.resolve(&r)?.to_string());
+                            input.referral = Some(rid.to_string());
                         }
                         let visit = outreach::build_visit(input, &event, &me, &device)
                             .map_err(|e| StoreError::Invalid(e.to_string()))?;

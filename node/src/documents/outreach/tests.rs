@@ -160,3 +160,23 @@ fn visits_logged_offline_on_two_devices_merge_without_loss_or_duplicates() {
     assert_eq!(by_day["2026-06-10"], 50);
     assert_eq!(by_day["2026-06-11"], 50);
 }
+
+#[test]
+fn an_event_of_a_newer_schema_is_refused_and_never_misread() {
+    let mut e = event();
+    let mut doc = automerge::Automerge::new();
+    write_new(&mut doc, &e).unwrap();
+    assert_eq!(read(&doc).unwrap(), e);
+    e.schema = SCHEMA + 1;
+    write_new(&mut doc, &e).unwrap();
+    let err = read(&doc).unwrap_err();
+    assert!(
+        err.contains("outreach event has schema 2") && err.contains("upgrade yilian"),
+        "{err}"
+    );
+    assert!(
+        read(&automerge::Automerge::new())
+            .unwrap_err()
+            .contains("not a readable outreach event")
+    );
+}
