@@ -50,8 +50,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         if n > max {
             return Err(FrameError::TooLarge { len: n, max });
         }
-        let mut buf = vec![0u8; n];
-        r.read_exact(&mut buf).await?;
+        // Grow with what arrives rather than trusting the announced length: many streams may
+        // each announce a large frame, but only the flow-control window's worth can be here.
+        let mut buf = Vec::with_capacity(n.min(64 * 1024));
+        (&mut *r).take(n as u64).read_to_end(&mut buf).await?;
+        if buf.len() < n {
+            return Err(FrameError::Truncated);
+        }
         Ok(buf)
     };
     match tokio::time::timeout(body, rest).await {

@@ -254,8 +254,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A raw, authenticated QUIC client speaking whatever bytes the test wants on the sync stream.
-async fn hostile(addr: std::net::SocketAddr, ca_dir: &Path, payload: Vec<u8>) -> String {
+/// A raw, authenticated QUIC client speaking whatever bytes the test wants: `payload` on the
+/// sync stream, then each of `lanes` on a document stream of its own.
+async fn hostile(
+    addr: std::net::SocketAddr,
+    ca_dir: &Path,
+    payload: Vec<u8>,
+    lanes: Vec<Vec<u8>>,
+) -> String {
     use yilian_node::identity::NodeKey;
     use yilian_node::identity::ca::{Ca, Validity};
     let mut ca = Ca::open(ca_dir).unwrap();
@@ -288,6 +294,13 @@ async fn hostile(addr: std::net::SocketAddr, ca_dir: &Path, payload: Vec<u8>) ->
         .unwrap();
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     send.write_all(&payload).await.unwrap();
+    for lane in lanes {
+        // The node may already have closed the connection: that is the point of the test.
+        if let Ok(mut s) = conn.open_uni().await {
+            let _ = s.write_all(&lane).await;
+            let _ = s.finish();
+        }
+    }
     let reason = tokio::time::timeout(Duration::from_secs(20), conn.closed()).await;
     ep.close(0u32.into(), b"");
     match reason {
@@ -322,17 +335,56 @@ fn malformed_oversized_and_out_of_order_frames_close_the_session_and_harm_nothin
         heads: vec![],
     }
     .encode();
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+    let hello = framed(
+        &Frame::Hello {
+            version: yilian_node::sync::proto::VERSION,
+            store_id: [66; 16],
+            last_seq: 0,
+            have_yours: None,
+            crl_number: 0,
+        }
+        .encode(),
+    );
+    let cases: Vec<(&str, Vec<u8>, Vec<Vec<u8>>, &str)> = vec![
         (
             "garbage",
             framed(&[0xff, 0xfe, 0xfd, 0x00, 0x13]),
+            vec![],
             "malformed sync frame",
         ),
-        ("oversized", (1u32 << 30).to_be_bytes().to_vec(), "exceeds"),
-        ("out of order", framed(&ack_first), "expected Hello first"),
+        (
+            "oversized",
+            (1u32 << 30).to_be_bytes().to_vec(),
+            vec![],
+            "exceeds",
+        ),
+        (
+            "out of order",
+            framed(&ack_first),
+            vec![],
+            "expected Hello first",
+        ),
+        (
+            "garbage on a document stream",
+            hello.clone(),
+            vec![framed(&[0xee, 0xee, 0xee])],
+            "malformed sync frame",
+        ),
+        (
+            "an ack for nothing on a document stream",
+            hello.clone(),
+            vec![framed(&ack_first)],
+            "which was not pushed",
+        ),
+        (
+            "oversized on a document stream",
+            hello,
+            vec![(1u32 << 30).to_be_bytes().to_vec()],
+            "exceeds",
+        ),
     ];
-    for (what, payload, logged) in cases {
-        let reason = rt.block_on(hostile(addr, &alliance.ca, payload));
+    for (what, payload, lanes, logged) in cases {
+        let reason = rt.block_on(hostile(addr, &alliance.ca, payload, lanes));
         assert!(
             reason.contains("closed by peer") || reason.contains("protocol"),
             "{what}: session not closed: {reason}"

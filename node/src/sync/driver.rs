@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::ops::{self, OpContext, OpResult, StoreOp};
 use super::proto::{Frame, MAX_FRAME};
-use super::session::{Effect, IDLE_LIMIT, LocalSummary, Session, SessionEvent};
+use super::session::{Effect, LocalSummary, Session, SessionEvent};
 use crate::config::FacilityKind;
 use crate::documents::now_ms;
 use crate::framing::{self, FrameError};
@@ -36,6 +36,13 @@ pub const RESULTS_CAPACITY: usize = 4096;
 pub const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the listener waits for the dialer to open the sync stream.
 pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the next frame on the main stream. The session closes a silent peer after
+/// [`IDLE_LIMIT`](super::session::IDLE_LIMIT) of silence on all streams; while document frames flow the main stream may
+/// rightly stay quiet for a long time.
+pub const MAIN_IDLE: Duration = Duration::from_secs(24 * 3600);
+/// Document frames being written at once; more wait in the writer's channel. Matches what the
+/// peer lets us open.
+pub const MAX_LANES: usize = crate::transport::endpoint::MAX_UNI_STREAMS as usize;
 /// How often a session is told the time.
 pub const TICK: Duration = Duration::from_secs(5);
 
@@ -240,7 +247,7 @@ async fn run_session(inner: Arc<Inner>, est: Established) {
 async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
     let conn = &est.conn;
     let peer = est.peer.clone();
-    let (mut send, mut recv) = if est.outbound {
+    let (send, recv) = if est.outbound {
         conn.open_bi()
             .await
             .map_err(|e| format!("cannot open the sync stream: {e}"))?
@@ -293,53 +300,15 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
 
     let counters = Arc::new(Counters::default());
     lock(&inner.counters).insert(peer.node_id, counters.clone());
-    let (writer_tx, mut writer_rx) = mpsc::channel::<Frame>(WRITER_CAPACITY);
-    let out_counter = counters.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = writer_rx.recv().await {
-            let bytes = frame.encode();
-            if let Err(e) = framing::write_frame(&mut send, &bytes, MAX_FRAME).await {
-                return Err(format!("cannot send: {e}"));
-            }
-            out_counter
-                .bytes_out
-                .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
-            out_counter.frames_out.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = send.finish();
-        Ok(())
-    });
+    let (writer_tx, writer_rx) = mpsc::channel::<Frame>(WRITER_CAPACITY);
+    let writer = tokio::spawn(write_frames(
+        conn.clone(),
+        send,
+        writer_rx,
+        counters.clone(),
+    ));
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<Frame, String>>(READER_CAPACITY);
-    let in_counter = counters.clone();
-    let reader = tokio::spawn(async move {
-        loop {
-            let item = match framing::read_frame(
-                &mut recv,
-                MAX_FRAME,
-                IDLE_LIMIT + TICK * 2,
-                FRAME_BODY_TIMEOUT,
-            )
-            .await
-            {
-                Ok(Some(bytes)) => {
-                    in_counter
-                        .bytes_in
-                        .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
-                    in_counter.frames_in.fetch_add(1, Ordering::Relaxed);
-                    Frame::decode(&bytes)
-                }
-                Ok(None) => Err("the peer ended the sync stream".to_string()),
-                Err(FrameError::TooLarge { len, max }) => {
-                    Err(format!("frame of {len} bytes exceeds the {max}-byte limit"))
-                }
-                Err(e) => Err(format!("cannot read: {e}")),
-            };
-            let stop = item.is_err();
-            if frames_tx.send(item).await.is_err() || stop {
-                return;
-            }
-        }
-    });
+    let reader = tokio::spawn(read_frames(conn.clone(), recv, frames_tx, counters.clone()));
     let (results_tx, mut results_rx) =
         mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
 
@@ -413,6 +382,132 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
     drop(writer_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     outcome
+}
+
+fn count(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// Sends the session's frames: session frames in order on the main stream, each document frame
+/// on a unidirectional stream of its own (written by its own task, so a large push never holds
+/// back a small ack). Ends at the first failure; the session then finds its channel closed.
+async fn write_frames(
+    conn: quinn::Connection,
+    mut main: quinn::SendStream,
+    mut frames: mpsc::Receiver<Frame>,
+    counters: Arc<Counters>,
+) -> Result<(), String> {
+    let mut lanes: JoinSet<Result<(), String>> = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Backpressure: while every lane is busy, the session's effects wait.
+            frame = frames.recv(), if lanes.len() < MAX_LANES => {
+                let Some(frame) = frame else { break };
+                let bytes = frame.encode();
+                if frame.own_stream() {
+                    // Replies free the peer's in-flight slots: they go before pushes.
+                    let priority = if matches!(frame, Frame::Push { .. }) { 0 } else { 1 };
+                    let conn = conn.clone();
+                    let counters = counters.clone();
+                    lanes.spawn(async move {
+                        let mut s = conn
+                            .open_uni()
+                            .await
+                            .map_err(|e| format!("cannot open a stream: {e}"))?;
+                        let _ = s.set_priority(priority);
+                        framing::write_frame(&mut s, &bytes, MAX_FRAME)
+                            .await
+                            .map_err(|e| format!("cannot send: {e}"))?;
+                        let _ = s.finish();
+                        count(&counters.bytes_out, bytes.len() + 4);
+                        count(&counters.frames_out, 1);
+                        Ok(())
+                    });
+                } else {
+                    framing::write_frame(&mut main, &bytes, MAX_FRAME)
+                        .await
+                        .map_err(|e| format!("cannot send: {e}"))?;
+                    count(&counters.bytes_out, bytes.len() + 4);
+                    count(&counters.frames_out, 1);
+                }
+            }
+            Some(done) = lanes.join_next() => {
+                done.map_err(|e| format!("a send task failed: {e}"))??;
+            }
+        }
+    }
+    while let Some(done) = lanes.join_next().await {
+        done.map_err(|e| format!("a send task failed: {e}"))??;
+    }
+    let _ = main.finish();
+    Ok(())
+}
+
+/// Reads one frame off a stream, as the session wants it.
+async fn read_one(
+    stream: &mut quinn::RecvStream,
+    idle: Duration,
+    counters: &Counters,
+) -> Option<Result<Frame, String>> {
+    match framing::read_frame(stream, MAX_FRAME, idle, FRAME_BODY_TIMEOUT).await {
+        Ok(Some(bytes)) => {
+            count(&counters.bytes_in, bytes.len() + 4);
+            count(&counters.frames_in, 1);
+            Some(Frame::decode(&bytes))
+        }
+        Ok(None) => None,
+        Err(FrameError::TooLarge { len, max }) => Some(Err(format!(
+            "frame of {len} bytes exceeds the {max}-byte limit"
+        ))),
+        Err(e) => Some(Err(format!("cannot read: {e}"))),
+    }
+}
+
+/// Receives the peer's frames: the main stream in order, and, once the peer's `Hello` has been
+/// read, every unidirectional stream the peer opens (a frame or more each), in whatever order
+/// they complete. Document frames are never handed to the session before the `Hello`.
+async fn read_frames(
+    conn: quinn::Connection,
+    mut main: quinn::RecvStream,
+    frames: mpsc::Sender<Result<Frame, String>>,
+    counters: Arc<Counters>,
+) {
+    // Lane readers live as long as this task: aborting it aborts them.
+    let mut lanes: JoinSet<()> = JoinSet::new();
+    let mut first = true;
+    loop {
+        // The session closes an idle peer (it sees every stream); this only bounds a stall.
+        let item = read_one(&mut main, MAIN_IDLE, &counters)
+            .await
+            .unwrap_or_else(|| Err("the peer ended the sync stream".to_string()));
+        let stop = item.is_err();
+        if frames.send(item).await.is_err() || stop {
+            break;
+        }
+        if std::mem::take(&mut first) {
+            let (conn, frames, counters) = (conn.clone(), frames.clone(), counters.clone());
+            lanes.spawn(async move {
+                let mut readers = JoinSet::new();
+                while let Ok(mut stream) = conn.accept_uni().await {
+                    let (frames, counters) = (frames.clone(), counters.clone());
+                    readers.spawn(async move {
+                        while let Some(item) =
+                            read_one(&mut stream, FRAME_BODY_TIMEOUT, &counters).await
+                        {
+                            let stop = item.is_err();
+                            if frames.send(item).await.is_err() || stop {
+                                return;
+                            }
+                        }
+                    });
+                    while readers.try_join_next().is_some() {}
+                }
+            });
+        }
+    }
+    // Keep the lanes alive until the session (the receiver of `frames`) is gone.
+    frames.closed().await;
+    drop(lanes);
 }
 
 /// Carries out a session's effects: frames to the writer, store operations to the storage

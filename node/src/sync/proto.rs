@@ -1,5 +1,8 @@
 //! Sync frames (protocol version [`VERSION`]), postcard-encoded, one per length-prefixed frame
-//! on a QUIC stream (see [`crate::framing`]).
+//! (see [`crate::framing`]). Session frames (`Hello`, `Checkpoint`, `Crl`, `Ping`) travel in
+//! order on the connection's one bidirectional stream; document frames (`Push`, `Ack`,
+//! `NeedAll`, `Refuse`) each travel on a unidirectional stream of their own, so a lost
+//! datagram holds back only the frames it carried ([`Frame::own_stream`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +11,7 @@ use crate::ids::DocId;
 use crate::storage::Checkpoint;
 
 /// The sync protocol version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// Largest sync frame (a whole document plus a little).
 pub const MAX_FRAME: usize = crate::storage::MAX_DOC_BYTES + 64 * 1024;
@@ -101,6 +104,17 @@ impl Frame {
             Frame::Ping => "Ping",
             Frame::Crl { .. } => "Crl",
         }
+    }
+
+    /// Whether the frame travels on a stream of its own. Document frames may arrive in any
+    /// order relative to each other and to session frames; the session depends only on causal
+    /// order (an `Ack` answers a `Push` already sent; a `Checkpoint` is sent only after the acks
+    /// of everything it covers, and acks only after the receiver committed).
+    pub fn own_stream(&self) -> bool {
+        matches!(
+            self,
+            Frame::Push { .. } | Frame::Ack { .. } | Frame::NeedAll { .. } | Frame::Refuse { .. }
+        )
     }
 
     /// Encodes the frame's payload.

@@ -2,6 +2,12 @@
 //! store in a temporary directory, connected by in-memory links that carry frames between
 //! their sessions. `run_until_quiet` delivers frames and runs store operations until nothing
 //! moves. No sockets, no threads, no clocks: a failing case replays exactly.
+//!
+//! By default a link delivers frames in the order they were sent. [`Sim::reordering`] models
+//! the QUIC driver instead: session frames keep their order on the connection's one stream,
+//! while document frames ([`Frame::own_stream`]) each ride a stream of their own and may
+//! overtake, or fall behind, anything sent before or after them. The order is drawn from a
+//! seed, so a failing case still replays exactly.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -32,6 +38,9 @@ struct Side {
     session: Session,
     ops: VecDeque<StoreOp>,
     inbox: VecDeque<Frame>,
+    /// Whether this side has received the peer's Hello (the driver reads it before any
+    /// document stream).
+    hello_in: bool,
 }
 
 struct Link {
@@ -41,12 +50,16 @@ struct Link {
     bytes: [u64; 2],
     events: Vec<(usize, SessionEvent)>,
     crls: [Vec<String>; 2],
+    /// Frames delivered ahead of one sent earlier (only when reordering).
+    overtook: u64,
 }
 
 struct Sim {
     nodes: Vec<SimNode>,
     links: Vec<Link>,
     now: Instant,
+    /// When set, the state of the generator that picks which in-flight frame arrives next.
+    reorder: Option<u64>,
 }
 
 fn identity(n: &SimNode) -> PeerIdentity {
@@ -101,7 +114,53 @@ impl Sim {
             nodes,
             links: vec![],
             now: Instant::now(),
+            reorder: None,
         }
+    }
+
+    /// Delivers document frames in an order drawn from `seed` (see the module docs).
+    fn reordering(mut self, seed: u64) -> Sim {
+        self.reorder = Some(seed);
+        self
+    }
+
+    /// splitmix64: a small, well-mixed generator, enough to pick delivery orders.
+    fn next_random(&mut self) -> Option<u64> {
+        let state = self.reorder.as_mut()?;
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Some(z ^ (z >> 31))
+    }
+
+    /// Takes the next frame to arrive at one side of a link: the oldest, or, when reordering,
+    /// any document frame or the oldest session frame.
+    fn next_frame(&mut self, li: usize, side: usize) -> Option<Frame> {
+        let hello_in = self.links[li].sides[side].hello_in;
+        let pick = if hello_in { self.next_random() } else { None };
+        let inbox = &mut self.links[li].sides[side].inbox;
+        let index = match pick {
+            Some(r) => {
+                let first_session = inbox.iter().position(|f| !f.own_stream());
+                let candidates: Vec<usize> = (0..inbox.len())
+                    .filter(|i| inbox[*i].own_stream() || Some(*i) == first_session)
+                    .collect();
+                if candidates.is_empty() {
+                    return None;
+                }
+                candidates[(r % candidates.len() as u64) as usize]
+            }
+            None => 0,
+        };
+        let frame = inbox.remove(index)?;
+        if index > 0 {
+            self.links[li].overtook += 1;
+        }
+        if matches!(frame, Frame::Hello { .. }) {
+            self.links[li].sides[side].hello_in = true;
+        }
+        Some(frame)
     }
 
     fn summary(&mut self, node: usize, peer: usize) -> LocalSummary {
@@ -129,12 +188,14 @@ impl Sim {
                     session: sa,
                     ops: VecDeque::new(),
                     inbox: VecDeque::new(),
+                    hello_in: false,
                 },
                 Side {
                     node: b,
                     session: sb,
                     ops: VecDeque::new(),
                     inbox: VecDeque::new(),
+                    hello_in: false,
                 },
             ],
             closed: None,
@@ -142,6 +203,7 @@ impl Sim {
             bytes: [0; 2],
             events: vec![],
             crls: [vec![], vec![]],
+            overtook: 0,
         };
         for side in 0..2 {
             let fx = link.sides[side].session.start();
@@ -230,7 +292,7 @@ impl Sim {
                 if closed {
                     continue;
                 }
-                if let Some(frame) = self.links[li].sides[side].inbox.pop_front() {
+                if let Some(frame) = self.next_frame(li, side) {
                     let link = &mut self.links[li];
                     let fx = link.sides[side].session.on_frame(frame, now);
                     Self::effects(link, side, fx);
@@ -406,6 +468,39 @@ fn a_no_op_reconnect_is_one_hello_each_way_whatever_the_number_of_documents() {
 }
 
 #[test]
+fn document_frames_in_any_order_still_converge_and_reconnect_quietly() {
+    for seed in [1, 7, 1234] {
+        let mut sim = Sim::new(&[CH, TA]).reordering(seed);
+        let docs: Vec<DocId> = (0..120)
+            .map(|i| sim.create(i % 2, &["CH-01", "TC-A"], &format!("doc {i}")))
+            .collect();
+        let l = sim.connect(0, 1);
+        sim.run_until_quiet();
+        // Both sides edit every document while connected: pushes, acks and checkpoints cross.
+        for (i, d) in docs.iter().enumerate() {
+            sim.edit(0, *d, "county", i as i64);
+            sim.edit(1, *d, "township", i as i64);
+        }
+        sim.run_until_quiet();
+        assert!(sim.links[l].closed.is_none(), "{:?}", sim.links[l].closed);
+        assert!(
+            sim.links[l].overtook > 0,
+            "seed {seed}: no frame was reordered"
+        );
+        for (i, d) in docs.iter().enumerate() {
+            assert_eq!(sim.heads(0, *d), sim.heads(1, *d), "seed {seed}");
+            assert_eq!(sim.value(0, *d, "township"), Some(i as i64));
+            assert_eq!(sim.value(1, *d, "county"), Some(i as i64));
+        }
+        // Checkpoints recorded under reordering are still right: nothing to resend.
+        sim.disconnect(l);
+        let l = sim.connect(0, 1);
+        sim.run_until_quiet();
+        assert_eq!(sim.links[l].frames, [1, 1], "seed {seed}: only the Hellos");
+    }
+}
+
+#[test]
 fn catch_up_costs_little_more_than_the_changes_themselves() {
     let mut sim = Sim::new(&[CH, TA]);
     let docs: Vec<DocId> = (0..100)
@@ -473,7 +568,7 @@ fn frames_out_of_order_close_the_session() {
     sim.run_until_quiet();
     let fx = sim.links[l].sides[0].session.on_frame(
         Frame::Hello {
-            version: 1,
+            version: super::proto::VERSION,
             store_id: [0; 16],
             last_seq: 0,
             have_yours: None,
@@ -668,48 +763,64 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// Plays `actions` on a county and two townships, then brings every link up, and checks that
+/// every document converged and no session ended.
+fn edits_and_partitions_converge(mut sim: Sim, actions: Vec<Action>) -> Result<(), TestCaseError> {
+    let mut docs: Vec<DocId> = Vec::new();
+    // Links: county-A and county-B; each can be cut.
+    let mut up = [None, None];
+    for a in actions {
+        match a {
+            Action::Create(n) => docs.push(sim.create(n, &["CH-01", "TC-A", "TC-B"], "d")),
+            Action::Edit(n, d, v) => {
+                if let Some(doc) = docs.get(d).copied()
+                    && sim.heads(n, doc).is_some()
+                {
+                    sim.edit(n, doc, "v", v);
+                }
+            }
+            Action::Toggle(i) => match up[i].take() {
+                Some(l) => sim.disconnect(l),
+                None => up[i] = Some(sim.connect(0, i + 1)),
+            },
+            Action::Settle => sim.run_until_quiet(),
+        }
+    }
+    for (i, slot) in up.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(sim.connect(0, i + 1));
+        }
+    }
+    sim.run_until_quiet();
+    for l in up.iter().flatten() {
+        prop_assert!(sim.links[*l].closed.is_none(), "{:?}", sim.links[*l].closed);
+    }
+    for doc in docs {
+        let h0 = sim.heads(0, doc);
+        prop_assert!(h0.is_some());
+        prop_assert_eq!(sim.heads(1, doc), h0.clone());
+        prop_assert_eq!(sim.heads(2, doc), h0);
+        prop_assert_eq!(sim.value(1, doc, "v"), sim.value(2, doc, "v"));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Any interleaving of edits, partitions and partial syncs converges once every link is up.
     #[test]
     fn any_edits_and_partitions_converge(actions in proptest::collection::vec(action(), 1..40)) {
-        let mut sim = Sim::new(&[CH, TA, TB]);
-        let mut docs: Vec<DocId> = Vec::new();
-        // Links: county-A and county-B; each can be cut.
-        let mut up = [None, None];
-        for a in actions {
-            match a {
-                Action::Create(n) => docs.push(sim.create(n, &["CH-01", "TC-A", "TC-B"], "d")),
-                Action::Edit(n, d, v) => {
-                    if let Some(doc) = docs.get(d).copied()
-                        && sim.heads(n, doc).is_some()
-                    {
-                        sim.edit(n, doc, "v", v);
-                    }
-                }
-                Action::Toggle(i) => match up[i].take() {
-                    Some(l) => sim.disconnect(l),
-                    None => up[i] = Some(sim.connect(0, i + 1)),
-                },
-                Action::Settle => sim.run_until_quiet(),
-            }
-        }
-        for (i, slot) in up.iter_mut().enumerate() {
-            if slot.is_none() {
-                *slot = Some(sim.connect(0, i + 1));
-            }
-        }
-        sim.run_until_quiet();
-        for l in up.iter().flatten() {
-            prop_assert!(sim.links[*l].closed.is_none(), "{:?}", sim.links[*l].closed);
-        }
-        for doc in docs {
-            let h0 = sim.heads(0, doc);
-            prop_assert!(h0.is_some());
-            prop_assert_eq!(sim.heads(1, doc), h0.clone());
-            prop_assert_eq!(sim.heads(2, doc), h0);
-            prop_assert_eq!(sim.value(1, doc, "v"), sim.value(2, doc, "v"));
-        }
+        edits_and_partitions_converge(Sim::new(&[CH, TA, TB]), actions)?;
+    }
+
+    /// The same holds when document frames overtake each other and the session frames, as
+    /// they may on their own QUIC streams.
+    #[test]
+    fn any_edits_partitions_and_delivery_orders_converge(
+        actions in proptest::collection::vec(action(), 1..40),
+        seed in any::<u64>(),
+    ) {
+        edits_and_partitions_converge(Sim::new(&[CH, TA, TB]).reordering(seed), actions)?;
     }
 }

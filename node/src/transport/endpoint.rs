@@ -17,6 +17,8 @@ pub const STREAM_WINDOW: u32 = 256 * 1024;
 pub const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 /// RTT assumed before the first measurement.
 pub const INITIAL_RTT: Duration = Duration::from_millis(500);
+/// Unidirectional streams the peer may have open at once.
+pub const MAX_UNI_STREAMS: u32 = 512;
 /// Keep-alive interval.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Idle timeout.
@@ -48,8 +50,13 @@ pub fn transport_config(link: LinkOptions) -> quinn::TransportConfig {
         .send_window(CONNECTION_WINDOW as u64)
         .initial_rtt(INITIAL_RTT)
         .keep_alive_interval(Some(KEEP_ALIVE))
-        .max_concurrent_bidi_streams(256u32.into())
-        .max_concurrent_uni_streams(16u32.into());
+        .max_concurrent_bidi_streams(16u32.into())
+        // Every push and reply travels on a stream of its own (see `sync::proto`): room for
+        // both sides' in-flight windows, and the receive window still bounds the memory.
+        .max_concurrent_uni_streams(MAX_UNI_STREAMS.into())
+        // Complete one stream before the next instead of interleaving them all: each push
+        // arrives as early as it can, and fewer frames are split across datagrams.
+        .send_fairness(false);
     if let Ok(idle) = IDLE_TIMEOUT.try_into() {
         t.max_idle_timeout(Some(idle));
     }
