@@ -398,8 +398,16 @@ impl Session {
                 for (seq, doc) in entries {
                     self.scan_pos = self.scan_pos.max(seq);
                     self.outstanding.insert(seq, doc);
-                    if !self.flights.contains_key(&doc) && self.queued.insert(doc) {
-                        self.queue.push_back(doc);
+                    match self.flights.get_mut(&doc) {
+                        // The flight may have read the document before this change: look
+                        // again when it settles. (The change's own notification, if still on
+                        // its way, is ignored as already scanned.)
+                        Some(f) => f.again = true,
+                        None => {
+                            if self.queued.insert(doc) {
+                                self.queue.push_back(doc);
+                            }
+                        }
                     }
                 }
                 self.scan_end = end;

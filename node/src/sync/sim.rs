@@ -38,6 +38,8 @@ struct Side {
     session: Session,
     ops: VecDeque<StoreOp>,
     inbox: VecDeque<Frame>,
+    /// Change notifications from this side's store not yet given to the session.
+    changes: VecDeque<(u64, DocId)>,
     /// Whether this side has received the peer's Hello (the driver reads it before any
     /// document stream).
     hello_in: bool,
@@ -188,6 +190,7 @@ impl Sim {
                     session: sa,
                     ops: VecDeque::new(),
                     inbox: VecDeque::new(),
+                    changes: VecDeque::new(),
                     hello_in: false,
                 },
                 Side {
@@ -195,6 +198,7 @@ impl Sim {
                     session: sb,
                     ops: VecDeque::new(),
                     inbox: VecDeque::new(),
+                    changes: VecDeque::new(),
                     hello_in: false,
                 },
             ],
@@ -237,16 +241,14 @@ impl Sim {
         }
     }
 
-    /// Delivers change events of `node` to every open session on that node.
+    /// Queues change events of `node` for every open session on that node. As in the driver,
+    /// a session hears of a change only later, possibly after store results and frames that
+    /// were produced after the change.
     fn notify(&mut self, node: usize, events: Vec<ChangeEvent>) {
-        let now = self.now;
         for link in self.links.iter_mut().filter(|l| l.closed.is_none()) {
-            for side in 0..2 {
-                if link.sides[side].node == node {
-                    for e in &events {
-                        let fx = link.sides[side].session.on_local_change(e.seq, e.doc, now);
-                        Self::effects(link, side, fx);
-                    }
+            for side in &mut link.sides {
+                if side.node == node {
+                    side.changes.extend(events.iter().map(|e| (e.seq, e.doc)));
                 }
             }
         }
@@ -272,35 +274,71 @@ impl Sim {
     }
 
     fn step(&mut self) -> bool {
-        let now = self.now;
         for li in 0..self.links.len() {
             for side in 0..2 {
-                // As in the driver, operations a session asked for before it ended still run
-                // (their results go nowhere); frames stop at once.
-                let closed = self.links[li].closed.is_some();
-                if let Some(result) = self.run_op(li, side) {
-                    if !closed {
-                        let link = &mut self.links[li];
-                        let fx = match result {
-                            Ok(r) => link.sides[side].session.on_store(r, now),
-                            Err(e) => link.sides[side].session.on_store_failed(e.to_string(), now),
-                        };
-                        Self::effects(link, side, fx);
+                // The driver prefers store results, then frames, then change notifications;
+                // when reordering, any of them may come first.
+                let first = self.next_random().map_or(0, |r| (r % 3) as usize);
+                for k in 0..3 {
+                    let moved = match (first + k) % 3 {
+                        0 => self.step_op(li, side),
+                        1 => self.step_frame(li, side),
+                        _ => self.step_change(li, side),
+                    };
+                    if moved {
+                        return true;
                     }
-                    return true;
-                }
-                if closed {
-                    continue;
-                }
-                if let Some(frame) = self.next_frame(li, side) {
-                    let link = &mut self.links[li];
-                    let fx = link.sides[side].session.on_frame(frame, now);
-                    Self::effects(link, side, fx);
-                    return true;
                 }
             }
         }
         false
+    }
+
+    /// Runs one store operation and gives its result to the session. As in the driver,
+    /// operations a session asked for before it ended still run (their results go nowhere).
+    fn step_op(&mut self, li: usize, side: usize) -> bool {
+        let now = self.now;
+        let closed = self.links[li].closed.is_some();
+        let Some(result) = self.run_op(li, side) else {
+            return false;
+        };
+        if !closed {
+            let link = &mut self.links[li];
+            let fx = match result {
+                Ok(r) => link.sides[side].session.on_store(r, now),
+                Err(e) => link.sides[side].session.on_store_failed(e.to_string(), now),
+            };
+            Self::effects(link, side, fx);
+        }
+        true
+    }
+
+    /// Delivers one frame; frames stop at once when the session ends.
+    fn step_frame(&mut self, li: usize, side: usize) -> bool {
+        if self.links[li].closed.is_some() {
+            return false;
+        }
+        let Some(frame) = self.next_frame(li, side) else {
+            return false;
+        };
+        let link = &mut self.links[li];
+        let fx = link.sides[side].session.on_frame(frame, self.now);
+        Self::effects(link, side, fx);
+        true
+    }
+
+    /// Tells the session of one change to its node's store.
+    fn step_change(&mut self, li: usize, side: usize) -> bool {
+        if self.links[li].closed.is_some() {
+            return false;
+        }
+        let Some((seq, doc)) = self.links[li].sides[side].changes.pop_front() else {
+            return false;
+        };
+        let link = &mut self.links[li];
+        let fx = link.sides[side].session.on_local_change(seq, doc, self.now);
+        Self::effects(link, side, fx);
+        true
     }
 
     fn run_until_quiet(&mut self) {
@@ -498,6 +536,40 @@ fn document_frames_in_any_order_still_converge_and_reconnect_quietly() {
         sim.run_until_quiet();
         assert_eq!(sim.links[l].frames, [1, 1], "seed {seed}: only the Hellos");
     }
+}
+
+#[test]
+fn a_change_a_scan_sees_before_its_notification_still_goes_out() {
+    // The driver may hand a session a scan result before the notification of a change the scan
+    // already covers. If the changed document was in flight then, the scan must still mark it
+    // for another push: the late notification is ignored as already scanned.
+    let mut sim = Sim::new(&[CH, TA]);
+    let d = sim.create(0, &["TC-A"], "d");
+    let e = sim.create(0, &["TC-A"], "e");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.edit(0, d, "v", 1);
+    // Run until the push of d is on its way, unacknowledged.
+    while !sim.links[l].sides[1]
+        .inbox
+        .iter()
+        .any(|f| matches!(f, Frame::Push { doc, .. } if *doc == d))
+    {
+        assert!(sim.step(), "the push of d never left");
+    }
+    // Two more changes before the session hears of either: e's notification triggers a scan
+    // that already sees d's second change.
+    sim.edit(0, e, "v", 1);
+    sim.edit(0, d, "v", 2);
+    sim.run_until_quiet();
+    assert!(sim.links[l].closed.is_none());
+    assert_eq!(sim.value(1, e, "v"), Some(1));
+    assert_eq!(
+        sim.value(1, d, "v"),
+        Some(2),
+        "d's second change was never sent"
+    );
+    assert_eq!(sim.heads(1, d), sim.heads(0, d));
 }
 
 #[test]
