@@ -398,10 +398,35 @@ impl Batch<'_> {
         audience: Audience,
         doc: Automerge,
     ) -> Result<DocInfo, StoreError> {
+        let snapshot = doc.save();
+        self.insert_loaded(id, kind, audience, doc, snapshot)
+    }
+
+    /// Stores a document first received from a peer, keeping the bytes it was loaded from as
+    /// its snapshot instead of encoding it again. `doc` must be what `bytes` loads to (see
+    /// [`load_untrusted`]); fails if the id exists.
+    pub fn insert_received(
+        &mut self,
+        id: DocId,
+        kind: DocKind,
+        audience: Audience,
+        doc: Automerge,
+        bytes: Vec<u8>,
+    ) -> Result<DocInfo, StoreError> {
+        self.insert_loaded(id, kind, audience, doc, bytes)
+    }
+
+    fn insert_loaded(
+        &mut self,
+        id: DocId,
+        kind: DocKind,
+        audience: Audience,
+        doc: Automerge,
+        snapshot: Vec<u8>,
+    ) -> Result<DocInfo, StoreError> {
         if self.exists(&id)? {
             return Err(StoreError::Invalid(format!("document {id} already exists")));
         }
-        let snapshot = doc.save();
         let now = documents::now_ms();
         let mut rec = DocRecord {
             kind,
@@ -736,6 +761,17 @@ impl Batch<'_> {
         doc: &DocId,
         heads: &[ChangeHash],
     ) -> Result<(Vec<u8>, Vec<ChangeHash>, bool), StoreError> {
+        // The whole of a document stored as one snapshot is that snapshot: send it as stored
+        // rather than loading and encoding it again (first sync sends thousands of these).
+        if heads.is_empty() && !self.cache.contains(doc) {
+            let rec = self.require(doc)?;
+            if rec.next_increment == 0
+                && let Some(v) = self.txn.open_table(SNAPSHOTS)?.get(doc.0)?
+            {
+                let heads = rec.heads.iter().map(|h| ChangeHash(*h)).collect();
+                return Ok((v.value().to_vec(), heads, true));
+            }
+        }
         self.read(doc, |d| {
             let now = d.get_heads();
             let known: Vec<ChangeHash> = heads

@@ -310,5 +310,20 @@ proptest! {
         prop_assert_eq!(json, documents::to_json(&reference));
         prop_assert_eq!(heads, reference.get_heads());
         prop_assert_eq!(saved, reference.save());
+        // The whole document as sent to a new peer (the stored snapshot when there are no
+        // increments, else encoded afresh), read cold and warm, is the reference document.
+        drop(store);
+        for warm in [false, true] {
+            let mut store = Store::open(&path, node(), opts(cache, compact_min)).unwrap();
+            if warm {
+                run(&mut store, |b| b.read(&id, |_| ())).unwrap();
+            }
+            let (bytes, heads, whole) = run(&mut store, |b| b.changes_after(&id, &[])).unwrap();
+            prop_assert!(whole);
+            prop_assert_eq!(&heads, &reference.get_heads());
+            let sent = Automerge::load(&bytes).unwrap();
+            prop_assert_eq!(sent.get_heads(), reference.get_heads());
+            prop_assert_eq!(documents::to_json(&sent), documents::to_json(&reference));
+        }
     }
 }
