@@ -345,7 +345,10 @@ fn malformed_oversized_and_out_of_order_frames_close_the_session_and_harm_nothin
         }
         .encode(),
     );
-    let cases: Vec<(&str, Vec<u8>, Vec<Vec<u8>>, &str)> = vec![
+    /// What the hostile peer sends on the main stream, what it then sends on
+    /// document streams, and what the node must log about it.
+    type Case = (&'static str, Vec<u8>, Vec<Vec<u8>>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "garbage",
             framed(&[0xff, 0xfe, 0xfd, 0x00, 0x13]),
