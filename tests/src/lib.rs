@@ -352,6 +352,46 @@ pub async fn quic_attempt(
     }
 }
 
+/// Enrols a throwaway township node `code` with the alliance CA in `ca_dir` and connects it
+/// to the node at `addr` as yilian nodes do; it then does whatever the test makes it do.
+pub async fn enrolled_client(
+    ca_dir: &Path,
+    code: &str,
+    addr: std::net::SocketAddr,
+) -> (quinn::Endpoint, quinn::Connection) {
+    use yilian_node::identity::NodeKey;
+    use yilian_node::identity::ca::{Ca, Validity};
+    let mut ca = Ca::open(ca_dir).unwrap();
+    let key = NodeKey::generate().unwrap();
+    let facility = yilian_node::config::FacilityConfig {
+        code: code.parse().unwrap(),
+        name: format!("test client {code}"),
+        kind: yilian_node::config::FacilityKind::TownshipCenter,
+    };
+    let bundle = ca
+        .issue(
+            &yilian_node::identity::enroll::make_request(&key, &facility).unwrap(),
+            &[],
+            Validity::days_from_now(5),
+        )
+        .unwrap();
+    let tls = yilian_node::identity::tls::TlsMaterial::from_pem(
+        bundle.ca_cert_pem.as_bytes(),
+        bundle.cert_pem.as_bytes(),
+        &key,
+        None,
+    )
+    .unwrap();
+    let client = yilian_node::transport::endpoint::client_config(&tls, Default::default()).unwrap();
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = ep
+        .connect_with(client, addr, yilian_node::identity::cert::NODE_SAN)
+        .unwrap()
+        .await
+        .unwrap();
+    (ep, conn)
+}
+
 /// A rustls client configuration (ring, TLS 1.3) that trusts `ca_pem` and presents
 /// `client` (certificate PEM and PKCS#8 key DER) if given.
 pub fn client_tls(ca_pem: &str, client: Option<(&str, Vec<u8>)>) -> rustls::ClientConfig {

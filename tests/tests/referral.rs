@@ -745,3 +745,29 @@ fn fhir_exports_have_the_structure_of_the_r4_resources_they_claim() {
         "2026-11-20T08:00:00+08:00"
     );
 }
+
+/// A peer shows as connected a moment before its sync session records its facility; from
+/// the moment `peer list` shows it, `facility list` and the target checks must know it too.
+/// The client here connects and never opens a sync stream, so its session never gets as far
+/// as recording it: only the live connection can make it known.
+#[test]
+fn a_facility_is_known_from_the_moment_its_node_shows_connected() {
+    let tmp = tempdir();
+    let alliance = Alliance::new(tmp.path(), "Referral C");
+    let ch = alliance.node("CH-01", "county-hospital", "");
+    let _c = NodeProcess::start(&ch);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ep, _conn) = rt.block_on(enrolled_client(&alliance.ca, "TC-07", node_addr(&ch)));
+    wait_until(WAIT, "the county to show TC-07 connected", || {
+        connected_to(&ch, "TC-07")
+    });
+    let facilities = json(&ch, &["facility", "list", "--json"]);
+    let codes: Vec<&str> = facilities
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"TC-07"), "{facilities}");
+    ep.close(0u32.into(), b"done");
+}

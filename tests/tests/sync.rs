@@ -262,36 +262,7 @@ async fn hostile(
     payload: Vec<u8>,
     lanes: Vec<Vec<u8>>,
 ) -> String {
-    use yilian_node::identity::NodeKey;
-    use yilian_node::identity::ca::{Ca, Validity};
-    let mut ca = Ca::open(ca_dir).unwrap();
-    let key = NodeKey::generate().unwrap();
-    let facility = yilian_node::config::FacilityConfig {
-        code: "TC-66".parse().unwrap(),
-        name: "hostile".into(),
-        kind: yilian_node::config::FacilityKind::TownshipCenter,
-    };
-    let bundle = ca
-        .issue(
-            &yilian_node::identity::enroll::make_request(&key, &facility).unwrap(),
-            &[],
-            Validity::days_from_now(5),
-        )
-        .unwrap();
-    let tls = yilian_node::identity::tls::TlsMaterial::from_pem(
-        bundle.ca_cert_pem.as_bytes(),
-        bundle.cert_pem.as_bytes(),
-        &key,
-        None,
-    )
-    .unwrap();
-    let client = yilian_node::transport::endpoint::client_config(&tls, Default::default()).unwrap();
-    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = ep
-        .connect_with(client, addr, "node.yilian")
-        .unwrap()
-        .await
-        .unwrap();
+    let (ep, conn) = enrolled_client(ca_dir, "TC-66", addr).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     send.write_all(&payload).await.unwrap();
     for lane in lanes {

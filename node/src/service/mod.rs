@@ -491,9 +491,7 @@ impl Service {
                 Ok(Response::QcCerts(vec![(id, cert)]))
             }
             Request::QcList => Ok(Response::QcCerts(self.store.call(qc_certs).await?)),
-            Request::FacilityList => Ok(Response::Facilities(
-                self.store.call(|b| b.facilities()).await?,
-            )),
+            Request::FacilityList => Ok(Response::Facilities(self.facilities().await?)),
             Request::CatalogImport { bytes, dry_run } => self.catalog_import(bytes, dry_run).await,
             Request::CatalogList {
                 essential_only,
@@ -671,6 +669,32 @@ impl Service {
         Ok(Response::Result(Box::new(view)))
     }
 
+    /// The facilities this node has met: those stored, and those connected now whose session
+    /// has not yet recorded them (a peer shows as connected a moment before its session
+    /// writes it down; an operator who sees it in `peer list` can already name it).
+    async fn facilities(&self) -> Result<Vec<crate::storage::FacilityEntry>, Failure> {
+        let mut known = self.store.call(|b| b.facilities()).await?;
+        let live = self.network.as_ref().map(|n| n.peers()).unwrap_or_default();
+        for p in live {
+            if p.state != PeerState::Connected {
+                continue;
+            }
+            let Some(peer) = p.peer else { continue };
+            if known.iter().any(|f| f.code == peer.facility.as_str()) {
+                continue;
+            }
+            known.push(crate::storage::FacilityEntry {
+                code: peer.facility.to_string(),
+                name: peer.name,
+                kind: peer.kind,
+                node: peer.node_id,
+                seen_ms: p.connected_since_ms.unwrap_or_else(documents::now_ms),
+            });
+        }
+        known.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(known)
+    }
+
     /// Checks that `code` is this facility or one this node has met in the alliance. A node
     /// that has met nobody yet (never connected) cannot tell and accepts a well-formed code.
     async fn known_facility(&self, field: &str, code: &str) -> Result<(), Failure> {
@@ -678,7 +702,7 @@ impl Service {
         if code == me.as_str() {
             return Ok(());
         }
-        let known = self.store.call(|b| b.facilities()).await?;
+        let known = self.facilities().await?;
         if known.is_empty() || known.iter().any(|f| f.code == code) {
             return Ok(());
         }
