@@ -308,8 +308,13 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Rejected rows with every reason; when any, nothing was written.
     pub rejected: Vec<LineError>,
-    /// Catalog rules the result breaks without being refused (一品两规).
+    /// Catalog rules the result breaks without being refused (一品两规), for the generic
+    /// names this import adds, changes or withdraws.
     pub warnings: Vec<String>,
+    /// Cells a spreadsheet would run as formulas (CSV injection), by line and column: imported
+    /// as text, and neutralised on export.
+    #[serde(default)]
+    pub formula_cells: Vec<LineError>,
     /// Whether the catalog was written.
     pub applied: bool,
 }
@@ -332,6 +337,7 @@ pub fn plan_import(
         unchanged: 0,
         rejected: table.errors,
         warnings: vec![],
+        formula_cells: table.formulas,
         applied: false,
     };
     let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
@@ -375,11 +381,21 @@ pub fn plan_import(
         writes.push(entry);
     }
     report.rejected.sort_by_key(|e| e.line);
+    // 一品两规 is told only about the generic names this file changes (an entry's new name and,
+    // if renamed, its old one): a catalog already over the limit for some drug is not named on
+    // every import of an unrelated file.
+    let mut touched: BTreeSet<&str> = BTreeSet::new();
     let mut after = current.clone();
     for e in &writes {
+        touched.insert(&e.generic_name);
+        touched.extend(current.get(&e.code).map(|old| old.generic_name.as_str()));
         after.insert(e.code.clone(), e.clone());
     }
-    report.warnings = two_specs_rule(&after);
+    report.warnings = two_specs_violations(&after)
+        .into_iter()
+        .filter(|(name, _)| touched.contains(name.as_str()))
+        .map(|(_, warning)| warning)
+        .collect();
     Ok((report, writes))
 }
 
@@ -402,6 +418,14 @@ fn route(form: &str) -> Option<&'static str> {
 /// 一品两规: at most two oral and two injectable specifications per generic name, among
 /// active entries. Returns one warning per generic name and route over the limit.
 pub fn two_specs_rule(entries: &BTreeMap<String, CatalogEntry>) -> Vec<String> {
+    two_specs_violations(entries)
+        .into_iter()
+        .map(|(_, warning)| warning)
+        .collect()
+}
+
+/// [`two_specs_rule`] with the generic name of each warning.
+fn two_specs_violations(entries: &BTreeMap<String, CatalogEntry>) -> Vec<(String, String)> {
     let mut specs: BTreeMap<(&str, &str), BTreeSet<(&str, &str)>> = BTreeMap::new();
     for e in entries.values().filter(|e| e.status == EntryStatus::Active) {
         if let Some(r) = route(&e.dosage_form) {
@@ -416,11 +440,12 @@ pub fn two_specs_rule(entries: &BTreeMap<String, CatalogEntry>) -> Vec<String> {
         .filter(|(_, s)| s.len() > 2)
         .map(|((name, r), s)| {
             let list: Vec<String> = s.iter().map(|(f, st)| format!("{f} {st}")).collect();
-            format!(
+            let warning = format!(
                 "{name}: {} {r} specifications ({}); 一品两规 allows two",
                 s.len(),
                 list.join(", ")
-            )
+            );
+            (name.to_string(), warning)
         })
         .collect()
 }

@@ -209,6 +209,9 @@ pub struct DispensingReport {
     pub periods: Vec<String>,
     /// Rejected rows; when any, nothing was written.
     pub rejected: Vec<LineError>,
+    /// Cells a spreadsheet would run as formulas (CSV injection), by line and column.
+    #[serde(default)]
+    pub formula_cells: Vec<LineError>,
     /// Whether anything was written.
     pub applied: bool,
 }
@@ -274,6 +277,7 @@ pub fn parse_file(
             recorded: lines.len(),
             periods,
             rejected,
+            formula_cells: table.formulas,
             applied: false,
         },
         lines,
@@ -370,5 +374,21 @@ mod tests {
         )
         .unwrap();
         assert!(r.rejected[0].reason.contains("not in the county catalog"));
+    }
+
+    #[test]
+    fn annotated_headers_formula_cells_and_a_header_only_file() {
+        let code = "XA01ABD075A002010100483";
+        let text = format!(
+            "【统计期间】,医保药品代码,通用名(参考),发药数量（盒）,发药金额（元）\n2026-06,{code},=1+1,10,100\n"
+        );
+        let (r, lines) = parse_file(text.as_bytes(), |_| true).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        assert_eq!(lines[0].amount_fen, 10_000);
+        assert_eq!(r.formula_cells.len(), 1, "{:?}", r.formula_cells);
+        assert_eq!(r.formula_cells[0].line, 2);
+        assert!(r.formula_cells[0].reason.contains("(generic_name)"));
+        let e = parse_file("统计期间,医保药品代码,数量,金额\r\n".as_bytes(), |_| true).unwrap_err();
+        assert_eq!(e, CsvError::NoRows);
     }
 }

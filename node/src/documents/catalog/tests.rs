@@ -142,3 +142,121 @@ fn stock_rows_merge_with_the_facility_named() {
     assert_ne!(stock_id("TC-01"), stock_id("TC-02"));
     assert_eq!(catalog_id(), catalog_id());
 }
+
+/// A catalog whose 阿莫西林 already breaks 一品两规: three oral specifications.
+fn over_the_limit() -> (String, BTreeMap<String, CatalogEntry>) {
+    let text = sample_csv(4);
+    let third: Vec<String> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|c| match c {
+            "0.25g" | "0.5g" => "1g".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let mut third = third;
+    third[0] = "XA00ABA000A001000910000".into();
+    let all = format!("{}\r\n{}\r\n", text.trim_end(), third.join(","));
+    let current = catalog_of(all.as_bytes());
+    assert_eq!(two_specs_rule(&current).len(), 1);
+    (text, current)
+}
+
+#[test]
+fn the_two_spec_rule_warns_only_about_drugs_the_file_touches() {
+    let (text, current) = over_the_limit();
+    let header = text.lines().next().unwrap();
+    // A file about another drug, and the whole catalog again unchanged: no warning.
+    let other = text.lines().nth(3).unwrap().replace("12/盒", "48/盒");
+    let r = plan(format!("{header}\n{other}\n").as_bytes(), &current);
+    assert_eq!(r.changed.len(), 1);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let r = plan(export_csv(&current).as_bytes(), &current);
+    assert_eq!(r.unchanged, current.len());
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // A file that changes one 阿莫西林 entry (its package): the drug is named.
+    let amox = text.lines().nth(1).unwrap().replace("24/盒", "6/盒");
+    let r = plan(format!("{header}\n{amox}\n").as_bytes(), &current);
+    assert_eq!(r.changed.len(), 1);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("阿莫西林: 3 oral"),
+        "{:?}",
+        r.warnings
+    );
+    // Renaming an entry from 阿莫西林 to 头孢克肟 changes both counts: 阿莫西林 is back within
+    // the limit, 头孢克肟 goes over it.
+    let renamed = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .replacen("阿莫西林", "头孢克肟", 1);
+    let r = plan(format!("{header}\n{renamed}\n").as_bytes(), &current);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("头孢克肟: 3 oral"),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn headers_with_annotations_as_hospital_systems_write_them() {
+    let header =
+        "【医保药品代码】,通用名,剂型,规格（单位）,医保类别(甲/乙),基本药物(是/否),[包装],生产企业";
+    let text =
+        format!("{header}\nXA01ABD075A002010100483,阿莫西林,胶囊,0.25g,甲,是,24粒/盒,华北制药\n");
+    let (r, writes) = plan_import(text.as_bytes(), &BTreeMap::new(), "CH-01", 1).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(writes[0].insurance_class, InsuranceClass::A);
+    assert_eq!(writes[0].package, "24粒/盒");
+}
+
+#[test]
+fn formula_cells_warn_on_import_and_export_as_text_then_import_unchanged() {
+    let header = sample_csv(0);
+    let text = format!(
+        "{}\"XA01ABD075A002010100483\",\"=HYPERLINK(\"\"http://x.cn\"\",\"\"点击查看说明书\"\")\",胶囊,0.25g,24/盒,=cmd|' /C calc'!A0,甲,是,否,在用\r\n",
+        header
+    );
+    let (r, writes) = plan_import(text.as_bytes(), &BTreeMap::new(), "CH-01", 1).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let cells: Vec<(u64, &str)> = r
+        .formula_cells
+        .iter()
+        .map(|w| (w.line, w.reason.as_str()))
+        .collect();
+    assert_eq!(cells.len(), 2, "{cells:?}");
+    assert!(
+        cells[0]
+            .1
+            .starts_with("column \"通用名\" (generic_name) starts with '='"),
+        "{cells:?}"
+    );
+    assert!(
+        cells[1].1.starts_with("column \"生产企业\" (manufacturer)"),
+        "{cells:?}"
+    );
+    assert_eq!(
+        writes[0].generic_name,
+        "=HYPERLINK(\"http://x.cn\",\"点击查看说明书\")"
+    );
+    let current: BTreeMap<_, _> = writes.into_iter().map(|e| (e.code.clone(), e)).collect();
+    let out = export_csv(&current);
+    assert!(
+        out.contains(",\"'=HYPERLINK(\"\"http://x.cn\"\",\"\"点击查看说明书\"\")\","),
+        "{out}"
+    );
+    assert!(out.contains(",'=cmd|' /C calc'!A0,"), "{out}");
+    let again = plan(out.as_bytes(), &current);
+    assert_eq!(again.unchanged, 1);
+    assert!(again.formula_cells.is_empty(), "{:?}", again.formula_cells);
+}
+
+#[test]
+fn a_header_only_file_is_refused() {
+    let e = plan_import(sample_csv(0).as_bytes(), &BTreeMap::new(), "CH-01", 1).unwrap_err();
+    assert!(e.to_string().contains("no data rows"), "{e}");
+}
