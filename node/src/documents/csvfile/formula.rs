@@ -42,7 +42,8 @@ fn needs_mark(cell: &str) -> bool {
 }
 
 /// The cell as it is written to a file: with an apostrophe in front when a spreadsheet could
-/// run it.
+/// run it — its first character, after any apostrophes and spaces, is `=`, `+`, `-`, `@`, tab
+/// or CR — unless it is a plain decimal number (`-5`, `+3.5`) or a lone `-`.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     if needs_mark(cell) {
         Cow::Owned(format!("'{cell}"))
@@ -51,7 +52,8 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
-/// The value of a cell read from a file: [`neutralise`] undone.
+/// The value of a cell read from a file: [`neutralise`] undone (one apostrophe in front of a
+/// cell that needed it comes off), so `restore(&neutralise(v)) == v` for every value.
 pub fn restore(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
         Some(rest) if needs_mark(rest) => rest,

@@ -70,8 +70,8 @@ pub enum CsvError {
 pub struct Column {
     /// The field's stable name (also its English header).
     pub field: &'static str,
-    /// Header names accepted for it (compared without case, spaces, `_`, `-` or bracketed
-    /// annotations: see [`header`]).
+    /// Header names accepted for it (compared without case, spaces, `_` or `-`, bracketed
+    /// annotations such as `(甲/乙)` or `（元）` set aside; `【名称】` reads as 名称).
     pub aliases: &'static [&'static str],
     /// Whether a file without it is refused.
     pub required: bool,
@@ -82,7 +82,7 @@ pub struct Column {
 pub struct Row {
     /// 1-based line number where the record starts.
     pub line: u64,
-    /// Values by field name, trimmed, the export's formula mark taken off (see [`formula`]);
+    /// Values by field name, trimmed, the export's formula mark taken off (see [`restore`]);
     /// absent columns are absent.
     pub values: BTreeMap<&'static str, String>,
 }
@@ -213,7 +213,7 @@ fn structure(e: &csv::Error) -> CsvError {
 
 /// Writes rows as CSV text (quoted where needed, CRLF line ends as Excel expects). Every CSV
 /// file yilian writes goes through here, so every cell a spreadsheet could run as a formula is
-/// neutralised (see [`formula`]); numbers stay numbers.
+/// neutralised (see [`neutralise`]); numbers stay numbers.
 pub fn write(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
