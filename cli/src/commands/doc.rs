@@ -45,6 +45,7 @@ pub(crate) async fn run(dir: &Path, cmd: DocCommand) -> Result<()> {
             let content: serde_json::Value =
                 serde_json::from_str(&content).context("the node sent invalid JSON")?;
             let mut v = info_json(&info);
+            v["time_zone"] = output::zone_name().into();
             v["content"] = content;
             if json.json {
                 return output::json(&v);
@@ -156,6 +157,8 @@ pub(crate) fn info_json(d: &DocInfo) -> serde_json::Value {
         "heads": d.heads_hex(),
         "created_ms": d.created_ms,
         "updated_ms": d.updated_ms,
+        "created_at": output::rfc3339(d.created_ms, output::zone()),
+        "updated_at": output::rfc3339(d.updated_ms, output::zone()),
         "seq": d.seq,
         "stored_bytes": d.stored_bytes,
     })

@@ -118,7 +118,9 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
                 bail!("unexpected answer from the node");
             };
             let doc = match format {
-                ExportFormat::Fhir => fhir::referral_bundle(&v.info.id, &v.referral, &v.derived),
+                ExportFormat::Fhir => {
+                    fhir::referral_bundle(&v.info.id, &v.referral, &v.derived, output::zone())
+                }
                 ExportFormat::Json => view_json(&v),
             };
             return output::write_json(&doc, out.as_deref());
@@ -165,9 +167,10 @@ fn input(a: ReferralCreateArgs) -> ReferralInput {
     }
 }
 
-/// The stable JSON of a referral (documented in docs/cli.md).
+/// The stable JSON of a referral (documented in docs/cli.md), with RFC 3339 times in the
+/// facility's zone beside the millisecond ones.
 fn view_json(v: &ReferralView) -> serde_json::Value {
-    serde_json::json!({
+    let mut j = serde_json::json!({
         "id": v.info.id.to_string(),
         "heads": v.info.heads_hex(),
         "status": v.derived.status,
@@ -178,7 +181,10 @@ fn view_json(v: &ReferralView) -> serde_json::Value {
         "voided": v.derived.voided,
         "ignored": v.derived.ignored,
         "referral": v.referral,
-    })
+        "time_zone": output::zone_name(),
+    });
+    output::add_times(&mut j);
+    j
 }
 
 fn direction(d: Direction) -> &'static str {

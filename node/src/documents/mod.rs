@@ -200,10 +200,50 @@ pub fn write_whole<T: autosurgeon::Reconcile>(
         .map_err(|f| format!("cannot write the {what}: {}", f.error))
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now: the time records are stamped with.
+///
+/// Debug builds (tests) honour `YILIAN_TEST_NOW` (an RFC 3339 instant such as
+/// `2026-03-31T16:30:00Z`), so a test can create a record at a chosen instant through the real
+/// binary; release builds ignore it.
 pub fn now_ms() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = test_now_ms() {
+        return ms;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(debug_assertions)]
+fn test_now_ms() -> Option<u64> {
+    static NOW: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let text = std::env::var("YILIAN_TEST_NOW").ok()?;
+        let t: jiff::Timestamp = text.parse().ok()?;
+        u64::try_from(t.as_millisecond()).ok()
+    })
+}
+
+/// Today's date in a time zone.
+pub fn today(tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    local_date(now_ms(), tz)
+}
+
+/// The local date of an instant (ms since the Unix epoch) in a time zone.
+pub fn local_date(ms: u64, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(tz.clone())
+        .date()
+}
+
+/// An instant (ms since the Unix epoch) as RFC 3339 text with the offset it has in a time zone,
+/// e.g. `2026-04-01T00:30:00+08:00` (milliseconds only when there are some).
+pub fn rfc3339(ms: u64, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(ms as i64) {
+        Ok(t) => t.display_with_offset(tz.to_offset(t)).to_string(),
+        Err(_) => ms.to_string(),
+    }
 }

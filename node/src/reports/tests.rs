@@ -41,7 +41,15 @@ fn referral(
     input.care_plan = Some("rehabilitation".into());
     input.follow_up = Some("weekly".into());
     let me = from.parse().unwrap();
-    let mut r = referral::build(input, &me, kind, format!("{from}-{created}"), created).unwrap();
+    let mut r = referral::build(
+        input,
+        &me,
+        kind,
+        format!("{from}-{created}"),
+        created,
+        &TimeZone::UTC,
+    )
+    .unwrap();
     if let Some((k, at)) = decision {
         let receiver = to.parse().unwrap();
         let rkind = if to.starts_with("CH") {

@@ -38,6 +38,10 @@ pub(crate) fn input() -> ReferralInput {
     }
 }
 
+fn utc() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::UTC
+}
+
 fn new_referral() -> Referral {
     build(
         input(),
@@ -45,8 +49,41 @@ fn new_referral() -> Referral {
         FacilityKind::TownshipCenter,
         "TC-01-20261122-0001".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap()
+}
+
+#[test]
+fn a_birth_date_is_checked_against_the_facility_s_local_day() {
+    // 00:40 on 1 April in Beijing is still 31 March in UTC: a baby born that night may be
+    // referred at once from a facility in China Standard Time.
+    let at: jiff::Timestamp = "2026-03-31T16:40:00Z".parse().unwrap();
+    let ms = at.as_millisecond() as u64;
+    let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let mut baby = input();
+    baby.birth_date = "2026-04-01".into();
+    baby.id_number = None;
+    let number = "TC-01-20260401-000001".to_string();
+    let r = build(
+        baby.clone(),
+        &tc(),
+        FacilityKind::TownshipCenter,
+        number.clone(),
+        ms,
+        &shanghai,
+    );
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    let e = build(
+        baby,
+        &tc(),
+        FacilityKind::TownshipCenter,
+        number,
+        ms,
+        &utc(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is in the future"), "{e}");
 }
 
 fn act(kind: ActKind) -> ActInput {
@@ -90,7 +127,15 @@ fn creation_validates_and_normalises() {
     assert_eq!(r.request.patient.sex, "M");
     let mut bad = input();
     bad.icd10 = "appendicitis".into();
-    let e = build(bad, &tc(), FacilityKind::TownshipCenter, "n".into(), 0).unwrap_err();
+    let e = build(
+        bad,
+        &tc(),
+        FacilityKind::TownshipCenter,
+        "n".into(),
+        0,
+        &utc(),
+    )
+    .unwrap_err();
     assert!(e.to_string().starts_with("icd10:"), "{e}");
     let mut bad = input();
     bad.birth_date = "1950-01-01".into();
@@ -100,16 +145,24 @@ fn creation_validates_and_normalises() {
         FacilityKind::TownshipCenter,
         "n".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("does not match birth_date"), "{e}");
     let mut bad = input();
     bad.direction = Some(Direction::Down);
     assert!(
-        build(bad, &tc(), FacilityKind::TownshipCenter, "n".into(), 0)
-            .unwrap_err()
-            .to_string()
-            .starts_with("direction:")
+        build(
+            bad,
+            &tc(),
+            FacilityKind::TownshipCenter,
+            "n".into(),
+            0,
+            &utc()
+        )
+        .unwrap_err()
+        .to_string()
+        .starts_with("direction:")
     );
     let mut down = input();
     down.to = "TC-01".into();
@@ -119,6 +172,7 @@ fn creation_validates_and_normalises() {
         FacilityKind::CountyHospital,
         "n".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("care_plan:"), "{e}");
@@ -130,7 +184,8 @@ fn creation_validates_and_normalises() {
             &ch(),
             FacilityKind::CountyHospital,
             "n".into(),
-            1_795_000_000_000
+            1_795_000_000_000,
+            &utc()
         )
         .unwrap()
         .request
@@ -140,10 +195,17 @@ fn creation_validates_and_normalises() {
     let mut me = input();
     me.to = "TC-01".into();
     assert!(
-        build(me, &tc(), FacilityKind::TownshipCenter, "n".into(), 0)
-            .unwrap_err()
-            .to_string()
-            .starts_with("to:")
+        build(
+            me,
+            &tc(),
+            FacilityKind::TownshipCenter,
+            "n".into(),
+            0,
+            &utc()
+        )
+        .unwrap_err()
+        .to_string()
+        .starts_with("to:")
     );
 }
 
