@@ -304,6 +304,12 @@ impl NodeConfig {
                 message: "storage.cache_docs must be at least 1".into(),
             });
         }
+        cfg.reports
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.display().to_string(),
+                message,
+            })?;
         for p in &cfg.network.peers {
             check_peer_addr(p).map_err(|message| ConfigError::Invalid {
                 path: path.display().to_string(),
