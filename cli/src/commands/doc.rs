@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use yilian_node::control::proto::ListedDoc;
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::DocInfo;
 use yilian_node::storage::MAX_DOC_BYTES;
@@ -14,17 +15,28 @@ use crate::output;
 pub(crate) async fn run(dir: &Path, cmd: DocCommand) -> Result<()> {
     match cmd {
         DocCommand::List { kind, json } => {
-            let Response::Docs(docs) = one(dir, Request::DocList { kind }).await? else {
+            let Response::Docs(docs) = one(dir, Request::DocList { kind, titles: true }).await?
+            else {
                 bail!("unexpected answer to doc list");
             };
             if json.json {
-                return output::json(&docs.iter().map(info_json).collect::<Vec<_>>());
+                return output::json(
+                    &docs
+                        .iter()
+                        .map(|d| {
+                            let mut v = info_json(&d.info);
+                            v["title"] = d.title.clone().into();
+                            v
+                        })
+                        .collect::<Vec<_>>(),
+                );
             }
-            let mut t = output::table(&["id", "kind", "audience", "updated", "bytes"]);
-            for d in &docs {
+            let mut t = output::table(&["id", "kind", "title", "audience", "updated", "bytes"]);
+            for ListedDoc { info: d, title } in &docs {
                 t.add_row(vec![
                     d.id.to_string(),
                     d.kind.to_string(),
+                    title.clone().unwrap_or_default(),
                     audience(d),
                     output::time(d.updated_ms),
                     d.stored_bytes.to_string(),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use yilian_node::control::proto::{ReferralSummary, ReferralView};
+use yilian_node::control::proto::{ReferralSummary, ReferralView, Unreadable};
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::referral::{ActInput, ActKind, Direction, ReferralInput, Urgency};
 
@@ -132,8 +132,11 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
             print_view(&view);
             Ok(())
         }
-        Response::Referrals(list) if json => output::json(&list),
-        Response::Referrals(list) => {
+        Response::Referrals { list, unreadable } => {
+            warn_unreadable(&unreadable);
+            if json {
+                return output::json_timed(&list);
+            }
             print_list(&list);
             Ok(())
         }
@@ -312,8 +315,24 @@ fn print_view(v: &ReferralView) {
     }
 }
 
+/// Names, on stderr, the referral documents the node could not read (the list, on stdout,
+/// keeps its shape).
+fn warn_unreadable(unreadable: &[Unreadable]) {
+    if unreadable.is_empty() {
+        return;
+    }
+    output::note(format_args!(
+        "warning: {} document(s) of kind referral could not be read and are not listed:",
+        unreadable.len()
+    ));
+    for u in unreadable {
+        output::note(format_args!("  {}: {}", u.id, u.reason));
+    }
+    output::note("  (see the content with: yilian doc show ID)");
+}
+
 async fn conflicts(dir: &Path, json: bool) -> Result<()> {
-    let Response::Referrals(list) = one(
+    let Response::Referrals { list, unreadable } = one(
         dir,
         Request::ReferralList {
             status: None,
@@ -325,6 +344,7 @@ async fn conflicts(dir: &Path, json: bool) -> Result<()> {
     else {
         bail!("unexpected answer from the node");
     };
+    warn_unreadable(&unreadable);
     let mut views = Vec::new();
     for r in &list {
         if let Response::Referral(v) = one(

@@ -171,6 +171,50 @@ pub fn to_json(doc: &Automerge) -> serde_json::Value {
     serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(serde_json::Value::Null)
 }
 
+/// What people call a document, for lists: a note's or outreach event's title, a referral's
+/// or certification's number, a result's item, the facility (and month) of stock and
+/// dispensing documents. None for kinds without one (the catalog) or when the document lacks
+/// the field.
+pub fn title(kind: DocKind, doc: &Automerge) -> Option<String> {
+    let path: &[&str] = match kind {
+        DocKind::Note | DocKind::Outreach => &["title"],
+        DocKind::Referral => &["request", "number"],
+        DocKind::Result => &["item", "name"],
+        DocKind::QcCert => &["number"],
+        DocKind::Stock => &["facility"],
+        DocKind::Dispensing => {
+            let facility = text_at(doc, &["facility"])?;
+            return Some(match text_at(doc, &["period"]) {
+                Some(p) => format!("{facility} {p}"),
+                None => facility,
+            });
+        }
+        DocKind::Catalog => return None,
+    };
+    text_at(doc, path)
+}
+
+/// The text at a path of map keys from the root, if it is there.
+fn text_at(doc: &Automerge, path: &[&str]) -> Option<String> {
+    use automerge::{ReadDoc, Value};
+    let (last, maps) = path.split_last()?;
+    let mut obj = automerge::ROOT;
+    for key in maps {
+        match doc.get(&obj, *key).ok()?? {
+            (Value::Object(automerge::ObjType::Map), id) => obj = id,
+            _ => return None,
+        }
+    }
+    match doc.get(&obj, *last).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) => Some(t.to_string()),
+            _ => None,
+        },
+        (Value::Object(automerge::ObjType::Text), id) => doc.text(&id).ok(),
+        _ => None,
+    }
+}
+
 /// Reads a whole typed document whose `schema` field this build must understand. `what` names
 /// the kind in errors ("referral", "outreach event").
 pub fn read_versioned<T: autosurgeon::Hydrate>(
@@ -187,6 +231,25 @@ pub fn read_versioned<T: autosurgeon::Hydrate>(
         ));
     }
     Ok(v)
+}
+
+/// Why the value under the root key `key` cannot be read as a `T`, if it cannot: the key is
+/// absent, or the value inside is missing a field or has another type. For errors that name
+/// the part of a document that is wrong instead of autosurgeon's bare "unexpected None".
+pub fn part_problem<T: autosurgeon::Hydrate>(doc: &Automerge, key: &str) -> Option<String> {
+    use automerge::ReadDoc;
+    match doc.get(automerge::ROOT, key) {
+        Ok(None) => Some(format!("it has no `{key}`")),
+        Ok(Some(_)) => autosurgeon::hydrate_prop::<_, T, _, _>(doc, &automerge::ROOT, key)
+            .err()
+            .map(|e| match e {
+                autosurgeon::HydrateError::Unexpected(autosurgeon::hydrate::Unexpected::None) => {
+                    format!("`{key}` lacks a field it must have")
+                }
+                other => format!("`{key}` has a value of the wrong type ({other})"),
+            }),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// Writes a whole typed document in one transaction (only what changed becomes a change).

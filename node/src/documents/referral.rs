@@ -800,7 +800,16 @@ pub fn build(
 
 /// Reads a referral from its document.
 pub fn read(doc: &automerge::Automerge) -> Result<Referral, String> {
-    super::read_versioned(doc, "referral", |r: &Referral| r.schema, SCHEMA)
+    super::read_versioned(doc, "referral", |r: &Referral| r.schema, SCHEMA).map_err(|e| {
+        let part = super::part_problem::<u64>(doc, "schema")
+            .or_else(|| super::part_problem::<Request>(doc, "request"))
+            .or_else(|| super::part_problem::<Vec<Act>>(doc, "acts"))
+            .or_else(|| super::part_problem::<Vec<Note>>(doc, "notes"));
+        match part {
+            Some(why) => format!("not a readable referral: {why}"),
+            None => e,
+        }
+    })
 }
 
 /// Writes a referral into its document (only what changed becomes an Automerge change).

@@ -11,7 +11,7 @@ use crate::config::{NodeConfig, check_peer_addr};
 use crate::control::proto::{
     ErrorKind, IdentityReport, NetworkReport, Request, Response, StatusReport,
 };
-use crate::control::proto::{ReferralSummary, ReferralView, ResultView};
+use crate::control::proto::{ListedDoc, ReferralSummary, ReferralView, ResultView, Unreadable};
 use crate::datadir::DataDir;
 use crate::documents::referral::{self, ActInput, ReferralInput};
 use crate::documents::result::{self, QcCert, ResultInput, RetestReason, TestResult};
@@ -250,8 +250,21 @@ impl Service {
                     },
                 })))
             }
-            Request::DocList { kind } => Ok(Response::Docs(
-                self.store.call(move |b| b.list(kind)).await?,
+            Request::DocList { kind, titles } => Ok(Response::Docs(
+                self.store
+                    .call(move |b| {
+                        let mut out = Vec::new();
+                        for info in b.list(kind)? {
+                            let title = if titles {
+                                b.read(&info.id, |d| documents::title(info.kind, d))?
+                            } else {
+                                None
+                            };
+                            out.push(ListedDoc { info, title });
+                        }
+                        Ok(out)
+                    })
+                    .await?,
             )),
             Request::DocShow { id } => Ok(self
                 .store
@@ -385,13 +398,22 @@ impl Service {
                 direction,
                 conflicts_only,
             } => {
-                let list = self
+                let (list, unreadable) = self
                     .store
                     .call(move |b| {
                         let mut out = Vec::new();
+                        let mut unreadable = Vec::new();
                         for info in b.list(Some(DocKind::Referral))? {
-                            let Ok(r) = b.read(&info.id, referral::read)? else {
-                                continue;
+                            let r = match b.read(&info.id, referral::read)? {
+                                Ok(r) => r,
+                                Err(reason) => {
+                                    tracing::warn!(doc = %info.id, %reason, "unreadable referral document not listed");
+                                    unreadable.push(Unreadable {
+                                        id: info.id,
+                                        reason,
+                                    });
+                                    continue;
+                                }
                             };
                             let d = referral::derive(&r);
                             if status.is_some_and(|s| s != d.status)
@@ -416,10 +438,10 @@ impl Service {
                             });
                         }
                         out.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
-                        Ok(out)
+                        Ok((out, unreadable))
                     })
                     .await?;
-                Ok(Response::Referrals(list))
+                Ok(Response::Referrals { list, unreadable })
             }
             Request::ResultAdd { input, audience } => self.result_add(*input, None, audience).await,
             Request::ResultCorrect { id, input } => self.result_add(*input, Some(id), vec![]).await,
@@ -620,7 +642,9 @@ fn referral_view(
             "document {id} is not a referral"
         )));
     }
-    let referral = b.read(id, referral::read)?.map_err(StoreError::Invalid)?;
+    let referral = b
+        .read(id, referral::read)?
+        .map_err(|why| StoreError::Invalid(format!("document {id} (kind referral): {why}")))?;
     let derived = referral::derive(&referral);
     Ok(ReferralView {
         info,

@@ -86,6 +86,39 @@ fn a_birth_date_is_checked_against_the_facility_s_local_day() {
     assert!(e.to_string().contains("is in the future"), "{e}");
 }
 
+/// Issue 13, item 12: a document of kind referral that is not one says which part is wrong,
+/// not autosurgeon's bare "unexpected None".
+#[test]
+fn an_unreadable_referral_says_what_is_wrong_with_it() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut note = Automerge::new();
+    crate::documents::note::init(&mut note, "库存盘点", None).unwrap();
+    let e = read(&note).unwrap_err();
+    assert_eq!(e, "not a readable referral: it has no `request`");
+    assert_eq!(
+        crate::documents::title(crate::documents::DocKind::Note, &note).as_deref(),
+        Some("库存盘点")
+    );
+
+    let mut doc = Automerge::new();
+    let r = new_referral();
+    write(&mut doc, &r).unwrap();
+    assert_eq!(
+        crate::documents::title(crate::documents::DocKind::Referral, &doc),
+        Some(r.request.number.clone())
+    );
+    let request = doc.get(automerge::ROOT, "request").unwrap().unwrap().1;
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.delete(&request, "number"))
+        .unwrap();
+    let e = read(&doc).unwrap_err();
+    assert_eq!(
+        e,
+        "not a readable referral: `request` lacks a field it must have"
+    );
+    assert!(!e.contains("unexpected None"));
+}
+
 fn act(kind: ActKind) -> ActInput {
     ActInput {
         kind,
