@@ -14,6 +14,7 @@ mod referral;
 mod relay;
 mod report;
 mod report_html;
+mod report_svg;
 mod result;
 mod sync;
 
