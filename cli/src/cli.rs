@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use yilian_node::config::FacilityKind;
+use yilian_node::config::{FacilityKind, ZoneName};
 use yilian_node::documents::DocKind;
 use yilian_node::documents::referral::{Direction, Status, Urgency};
 use yilian_node::documents::result::{ItemClass, RetestReason};
@@ -97,6 +97,10 @@ pub(crate) struct InitArgs {
     /// UDP address to listen on for peers.
     #[arg(long, default_value = "0.0.0.0:7400")]
     pub(crate) listen: std::net::SocketAddr,
+    /// The facility's time zone, an IANA name such as Asia/Shanghai (default: the system's,
+    /// looked up at every start).
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) time_zone: Option<ZoneName>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use jiff::tz::TimeZone;
 use yilian_node::control::ErrorKind;
 
 /// Exit code of a failure with no more specific class.
@@ -117,18 +118,122 @@ pub(crate) fn note(s: impl std::fmt::Display) {
     eprintln!("{s}");
 }
 
-/// A millisecond timestamp as UTC text.
+/// The facility's time zone, set once at start from the data directory's configuration.
+static ZONE: std::sync::OnceLock<TimeZone> = std::sync::OnceLock::new();
+
+/// Sets the time zone every time is shown in (the first call wins).
+pub(crate) fn set_zone(tz: TimeZone) {
+    let _ = ZONE.set(tz);
+}
+
+/// The time zone times are shown in: the facility's, or the system's when no data directory
+/// was read.
+pub(crate) fn zone() -> &'static TimeZone {
+    ZONE.get_or_init(TimeZone::system)
+}
+
+/// A millisecond timestamp as the facility's local time (`2026-04-01 00:30:00`).
 pub(crate) fn time(ms: u64) -> String {
+    time_in(ms, zone())
+}
+
+/// A millisecond timestamp as local time in `tz`.
+pub(crate) fn time_in(ms: u64, tz: &TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms as i64)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
+/// Adds RFC 3339 times with the facility's offset beside the millisecond times of a JSON value,
+/// at any depth: `X_ms` gets `X_at`, and a numeric `at` gets `time`. The millisecond fields
+/// stay as they are.
+pub(crate) fn add_times(v: &mut serde_json::Value) {
+    add_times_in(v, zone());
+}
+
+fn add_times_in(v: &mut serde_json::Value, tz: &TimeZone) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut extra = Vec::new();
+            for (k, x) in m.iter_mut() {
+                let name = match k.strip_suffix("_ms") {
+                    Some(base) => format!("{base}_at"),
+                    None if k == "at" => "time".to_string(),
+                    None => {
+                        add_times_in(x, tz);
+                        continue;
+                    }
+                };
+                if let Some(ms) = x.as_u64() {
+                    extra.push((name, rfc3339(ms, tz).into()));
+                } else if x.is_null() {
+                    extra.push((name, serde_json::Value::Null));
+                }
+            }
+            for (k, x) in extra {
+                m.entry(k).or_insert(x);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| add_times_in(x, tz)),
+        _ => {}
+    }
+}
+
+/// An instant as RFC 3339 text with its offset in `tz`.
+pub(crate) fn rfc3339(ms: u64, tz: &TimeZone) -> String {
+    yilian_node::documents::rfc3339(ms, tz)
+}
+
+/// The name of the zone times are shown in (`Asia/Shanghai`).
+pub(crate) fn zone_name() -> String {
+    yilian_node::config::zone_label(zone())
+}
+
+/// Prints a value as pretty JSON with RFC 3339 times beside its millisecond times (see
+/// [`add_times`]); an object also gets `time_zone`.
+pub(crate) fn json_timed<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut v = serde_json::to_value(v)?;
+    add_times(&mut v);
+    if let Some(m) = v.as_object_mut() {
+        m.entry("time_zone").or_insert(zone_name().into());
+    }
+    json(&v)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn shanghai() -> TimeZone {
+        TimeZone::get("Asia/Shanghai").unwrap()
+    }
+
     #[test]
-    fn times_print_as_utc_dates() {
-        assert_eq!(super::time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::time(1_795_000_000_000), "2026-11-18 11:06:40Z");
+    fn times_print_in_the_facility_s_zone() {
+        assert_eq!(time_in(0, &TimeZone::UTC), "1970-01-01 00:00:00");
+        // 2026-03-31T16:30:00Z is half past midnight on 1 April in Beijing.
+        let ms = 1_774_974_600_000;
+        assert_eq!(time_in(ms, &TimeZone::UTC), "2026-03-31 16:30:00");
+        assert_eq!(time_in(ms, &shanghai()), "2026-04-01 00:30:00");
+    }
+
+    #[test]
+    fn json_times_get_rfc3339_siblings_with_the_offset() {
+        let mut v = serde_json::json!({
+            "created_ms": 1_774_974_600_000u64,
+            "last_seen_ms": null,
+            "acts": [{ "at": 1_774_974_600_123u64, "by": "CH-01" }],
+            "visit": { "at": "2026-04-01T09:00" },
+        });
+        add_times_in(&mut v, &shanghai());
+        assert_eq!(v["created_ms"], 1_774_974_600_000u64);
+        assert_eq!(v["created_at"], "2026-04-01T00:30:00+08:00");
+        assert!(v["last_seen_at"].is_null() && v.get("last_seen_at").is_some());
+        assert_eq!(v["acts"][0]["time"], "2026-04-01T00:30:00.123+08:00");
+        assert!(v["visit"].get("time").is_none());
     }
 }

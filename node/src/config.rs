@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::FacilityCode;
@@ -61,6 +62,90 @@ pub struct FacilityConfig {
     pub name: String,
     /// The facility kind.
     pub kind: FacilityKind,
+    /// The facility's time zone, in which people read its dates (record numbers, tables,
+    /// reports' days). Absent: the system's time zone.
+    #[serde(default)]
+    pub time_zone: Option<ZoneName>,
+}
+
+impl FacilityConfig {
+    /// The time zone the facility reads dates in: the configured one, else the system's.
+    pub fn zone(&self) -> TimeZone {
+        self.time_zone
+            .as_ref()
+            .map_or_else(TimeZone::system, ZoneName::zone)
+    }
+}
+
+/// An IANA time zone name (`Asia/Shanghai`) found in the time zone database, in its canonical
+/// spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ZoneName(String);
+
+impl ZoneName {
+    /// Checks a name against the time zone database.
+    pub fn parse(name: &str) -> Result<ZoneName, String> {
+        let name = name.trim();
+        let tz = TimeZone::get(name).map_err(|_| {
+            format!(
+                "time_zone: {name:?} is not a time zone of the IANA database (e.g. Asia/Shanghai); \
+                 on Linux the database comes with the tzdata package (/usr/share/zoneinfo)"
+            )
+        })?;
+        Ok(ZoneName(tz.iana_name().unwrap_or(name).to_string()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone. A name checked at load that the database no longer knows falls back to the
+    /// system's zone, with a warning.
+    pub fn zone(&self) -> TimeZone {
+        TimeZone::get(&self.0).unwrap_or_else(|e| {
+            tracing::warn!(zone = %self.0, error = %e, "time zone not found; using the system's");
+            TimeZone::system()
+        })
+    }
+}
+
+impl TryFrom<String> for ZoneName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ZoneName::parse(&s)
+    }
+}
+
+impl From<ZoneName> for String {
+    fn from(z: ZoneName) -> String {
+        z.0
+    }
+}
+
+impl std::fmt::Display for ZoneName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for ZoneName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ZoneName::parse(s)
+    }
+}
+
+/// How a time zone is named to people and in JSON: its IANA name, or its fixed offset, or
+/// `local` for a system zone without a name.
+pub fn zone_label(tz: &TimeZone) -> String {
+    match tz.iana_name() {
+        Some(n) => n.to_string(),
+        None => tz
+            .to_fixed_offset()
+            .map_or_else(|_| "local".to_string(), |o| o.to_string()),
+    }
 }
 
 /// Store tuning.
@@ -165,6 +250,13 @@ pub struct NodeConfig {
     pub reports: crate::reports::ReportsConfig,
 }
 
+impl NodeConfig {
+    /// The time zone this facility reads dates in.
+    pub fn zone(&self) -> TimeZone {
+        self.facility.zone()
+    }
+}
+
 /// A configuration file that could not be read or understood.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -212,6 +304,12 @@ impl NodeConfig {
                 message: "storage.cache_docs must be at least 1".into(),
             });
         }
+        cfg.reports
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.display().to_string(),
+                message,
+            })?;
         for p in &cfg.network.peers {
             check_peer_addr(p).map_err(|message| ConfigError::Invalid {
                 path: path.display().to_string(),

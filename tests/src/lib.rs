@@ -301,6 +301,15 @@ impl Alliance {
     }
 }
 
+/// Sets the facility's time zone (`[facility] time_zone`) in a data directory's
+/// configuration, so a test reads dates the same on any machine.
+pub fn set_time_zone(dir: &Path, zone: &str) {
+    let path = yilian_node::datadir::DataDir::new(dir).config_path();
+    let mut cfg = yilian_node::config::NodeConfig::load(&path).expect("configuration");
+    cfg.facility.time_zone = Some(zone.parse().expect("a time zone name"));
+    cfg.save(&path).expect("write configuration");
+}
+
 /// The UDP address a running node listens on, from `yilian status --json`.
 pub fn node_addr(dir: &Path) -> std::net::SocketAddr {
     let s = json(dir, &["status", "--json"]);
@@ -367,6 +376,7 @@ pub async fn enrolled_client(
         code: code.parse().unwrap(),
         name: format!("test client {code}"),
         kind: yilian_node::config::FacilityKind::TownshipCenter,
+        time_zone: None,
     };
     let bundle = ca
         .issue(

@@ -314,7 +314,7 @@ fn a_3000_row_catalog_in_every_encoding_bad_files_and_the_pharmacy_role() {
     }
     let html = std::fs::read_to_string(out.join("summary.html")).unwrap();
     assert!(
-        html.contains("<svg") && html.contains("TC-01 60.0% &lt; 80%"),
+        html.contains("<svg") && html.contains("60.0%（目标 80%）"),
         "{html}"
     );
 }

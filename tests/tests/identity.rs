@@ -16,6 +16,7 @@ fn facility(code: &str) -> FacilityConfig {
         code: code.parse().unwrap(),
         name: format!("{code} facility"),
         kind: FacilityKind::TownshipCenter,
+        time_zone: None,
     }
 }
 

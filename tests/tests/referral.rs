@@ -689,6 +689,8 @@ fn fhir_exports_have_the_structure_of_the_r4_resources_they_claim() {
     let tmp = tempdir();
     let alliance = Alliance::new(tmp.path(), "FHIR");
     let tc = alliance.node("TC-01", "township-center", "");
+    // Clinic times carry the offset of the facility's zone.
+    set_time_zone(&tc, "Asia/Shanghai");
     let id = create(&tc, &[]);
     let bundle = json(&tc, &["referral", "export", &id, "--format", "fhir"]);
     let types: Vec<&str> = bundle["entry"]

@@ -46,6 +46,7 @@ pub(crate) fn enroll_with_roles(
             code: code.parse()?,
             name: (*name).to_string(),
             kind: *kind,
+            time_zone: None,
         };
         dd.init(
             facility.clone(),

@@ -65,6 +65,7 @@ fn fresh_node(tmp: &tempfile::TempDir) -> Result<std::path::PathBuf> {
             code: "CH-01".parse()?,
             name: "bench".into(),
             kind: FacilityKind::CountyHospital,
+            time_zone: None,
         },
         NetworkConfig {
             listen: "127.0.0.1:0".parse()?,

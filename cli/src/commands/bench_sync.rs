@@ -591,10 +591,19 @@ pub(crate) async fn scale(n: usize, json: bool) -> Result<()> {
 
 /// Document id -> heads on a node.
 async fn heads(node: &ChildNode) -> Result<std::collections::HashMap<DocId, Vec<[u8; 32]>>> {
-    let Response::Docs(docs) = node.ask(Request::DocList { kind: None }).await? else {
+    let Response::Docs(docs) = node
+        .ask(Request::DocList {
+            kind: None,
+            titles: false,
+        })
+        .await?
+    else {
         bail!("unexpected answer");
     };
-    Ok(docs.into_iter().map(|d| (d.id, d.heads)).collect())
+    Ok(docs
+        .into_iter()
+        .map(|d| (d.info.id, d.info.heads))
+        .collect())
 }
 
 async fn agree(nodes: &[&ChildNode], expect: usize) -> Result<bool> {

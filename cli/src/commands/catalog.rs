@@ -336,7 +336,7 @@ pub(crate) async fn run(dir: &Path, cmd: CatalogCommand) -> Result<()> {
                 bail!("unexpected answer from the node");
             };
             if json.json {
-                return output::json(&lines);
+                return output::json_timed(&lines);
             }
             if lines.is_empty() {
                 output::note("no entries: this node holds no drug catalog yet, or none match");
@@ -380,7 +380,7 @@ async fn show(dir: &Path, req: Request, json: bool) -> Result<()> {
         bail!("unexpected answer from the node");
     };
     if json {
-        return output::json(
+        return output::json_timed(
             &serde_json::json!({ "entry": entry, "stock": stock.iter().map(|(f, s)| serde_json::json!({"facility": f, "available": s.available, "quantity": s.quantity, "updated_ms": s.updated_ms})).collect::<Vec<_>>() }),
         );
     }
@@ -520,7 +520,7 @@ fn list_or_json(resp: Response, json: bool) -> Result<()> {
         bail!("unexpected answer from the node");
     };
     if json {
-        return output::json(&list);
+        return output::json_timed(&list);
     }
     print_summaries(&list);
     Ok(())

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use yilian_node::control::proto::ListedDoc;
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::DocInfo;
 use yilian_node::storage::MAX_DOC_BYTES;
@@ -14,17 +15,28 @@ use crate::output;
 pub(crate) async fn run(dir: &Path, cmd: DocCommand) -> Result<()> {
     match cmd {
         DocCommand::List { kind, json } => {
-            let Response::Docs(docs) = one(dir, Request::DocList { kind }).await? else {
+            let Response::Docs(docs) = one(dir, Request::DocList { kind, titles: true }).await?
+            else {
                 bail!("unexpected answer to doc list");
             };
             if json.json {
-                return output::json(&docs.iter().map(info_json).collect::<Vec<_>>());
+                return output::json(
+                    &docs
+                        .iter()
+                        .map(|d| {
+                            let mut v = info_json(&d.info);
+                            v["title"] = d.title.clone().into();
+                            v
+                        })
+                        .collect::<Vec<_>>(),
+                );
             }
-            let mut t = output::table(&["id", "kind", "audience", "updated", "bytes"]);
-            for d in &docs {
+            let mut t = output::table(&["id", "kind", "title", "audience", "updated", "bytes"]);
+            for ListedDoc { info: d, title } in &docs {
                 t.add_row(vec![
                     d.id.to_string(),
                     d.kind.to_string(),
+                    title.clone().unwrap_or_default(),
                     audience(d),
                     output::time(d.updated_ms),
                     d.stored_bytes.to_string(),
@@ -45,6 +57,7 @@ pub(crate) async fn run(dir: &Path, cmd: DocCommand) -> Result<()> {
             let content: serde_json::Value =
                 serde_json::from_str(&content).context("the node sent invalid JSON")?;
             let mut v = info_json(&info);
+            v["time_zone"] = output::zone_name().into();
             v["content"] = content;
             if json.json {
                 return output::json(&v);
@@ -156,6 +169,8 @@ pub(crate) fn info_json(d: &DocInfo) -> serde_json::Value {
         "heads": d.heads_hex(),
         "created_ms": d.created_ms,
         "updated_ms": d.updated_ms,
+        "created_at": output::rfc3339(d.created_ms, output::zone()),
+        "updated_at": output::rfc3339(d.updated_ms, output::zone()),
         "seq": d.seq,
         "stored_bytes": d.stored_bytes,
     })

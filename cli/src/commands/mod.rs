@@ -14,6 +14,7 @@ mod referral;
 mod relay;
 mod report;
 mod report_html;
+mod report_svg;
 mod result;
 mod sync;
 
@@ -30,6 +31,14 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let dir = cli.dir;
+    // Times are shown in the facility's zone; a directory without a readable configuration
+    // (not initialised yet, a CA directory) leaves the system's, and its command says why.
+    if let Some(cfg) = dir.as_deref().and_then(|d| {
+        yilian_node::config::NodeConfig::load(&yilian_node::datadir::DataDir::new(d).config_path())
+            .ok()
+    }) {
+        crate::output::set_zone(cfg.zone());
+    }
     let need_dir = || -> Result<PathBuf> {
         dir.clone()
             .ok_or_else(|| anyhow!("no data directory: pass --dir DIR or set YILIAN_DIR"))

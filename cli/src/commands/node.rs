@@ -22,6 +22,7 @@ pub(crate) fn init(dir: &Path, args: InitArgs) -> Result<()> {
                 code: args.facility.clone(),
                 name: args.name.trim().to_string(),
                 kind: args.kind,
+                time_zone: args.time_zone.clone(),
             },
             NetworkConfig {
                 listen: args.listen,
@@ -68,7 +69,17 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
         anyhow::bail!("the node answered status with something else");
     };
     if json {
-        return output::json(&s);
+        let mut v = serde_json::to_value(&s)?;
+        if let Some(id) = v.get_mut("identity").and_then(|i| i.as_object_mut()) {
+            for k in ["not_before", "not_after"] {
+                let at = id
+                    .get(k)
+                    .and_then(|x| x.as_i64())
+                    .map(|secs| output::rfc3339((secs.max(0) as u64) * 1000, output::zone()));
+                id.insert(format!("{k}_at"), at.into());
+            }
+        }
+        return output::json_timed(&v);
     }
     let mut t = output::table(&["", ""]);
     t.add_row(vec!["node id".to_string(), s.node_id.to_string()]);
@@ -87,6 +98,7 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
         },
     ]);
     t.add_row(vec!["version".to_string(), s.version.clone()]);
+    t.add_row(vec!["time zone".to_string(), output::zone_name()]);
     let kinds: Vec<String> = s
         .store
         .docs_by_kind
@@ -168,7 +180,7 @@ fn identity_rows(t: &mut comfy_table::Table, s: &yilian_node::control::StatusRep
                 "certificate".to_string(),
                 format!(
                     "valid until {} ({} days)",
-                    yilian_node::identity::enroll::date(id.not_after),
+                    output::time((id.not_after.max(0) as u64) * 1000),
                     id.expires_in_days
                 ),
             ]);
@@ -200,7 +212,7 @@ pub(crate) async fn peer(dir: &Path, cmd: PeerCommand) -> Result<()> {
         anyhow::bail!("the node answered with something else");
     };
     if json {
-        return output::json(&peers);
+        return output::json_timed(&peers);
     }
     if peers.is_empty() {
         output::line("no peers configured (yilian peer add --addr HOST:PORT)");

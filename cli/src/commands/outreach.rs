@@ -286,7 +286,7 @@ pub(crate) async fn run(dir: &Path, cmd: OutreachCommand) -> Result<()> {
         OutreachCommand::List { json } => (Request::OutreachList, json.json, false),
     };
     match one(dir, req).await? {
-        Response::Outreach(v) if json => output::json(&view_json(&v)),
+        Response::Outreach(v) if json => output::json_timed(&view_json(&v)),
         Response::Outreach(v) => {
             if let Some(k) = &v.added {
                 output::line(format_args!("logged {k}"));

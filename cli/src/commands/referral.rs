@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use yilian_node::control::proto::{ReferralSummary, ReferralView};
+use yilian_node::control::proto::{ReferralSummary, ReferralView, Unreadable};
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::referral::{ActInput, ActKind, Direction, ReferralInput, Urgency};
 
@@ -118,7 +118,9 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
                 bail!("unexpected answer from the node");
             };
             let doc = match format {
-                ExportFormat::Fhir => fhir::referral_bundle(&v.info.id, &v.referral, &v.derived),
+                ExportFormat::Fhir => {
+                    fhir::referral_bundle(&v.info.id, &v.referral, &v.derived, output::zone())
+                }
                 ExportFormat::Json => view_json(&v),
             };
             return output::write_json(&doc, out.as_deref());
@@ -130,8 +132,11 @@ pub(crate) async fn run(dir: &Path, cmd: ReferralCommand) -> Result<()> {
             print_view(&view);
             Ok(())
         }
-        Response::Referrals(list) if json => output::json(&list),
-        Response::Referrals(list) => {
+        Response::Referrals { list, unreadable } => {
+            warn_unreadable(&unreadable);
+            if json {
+                return output::json_timed(&list);
+            }
             print_list(&list);
             Ok(())
         }
@@ -165,9 +170,10 @@ fn input(a: ReferralCreateArgs) -> ReferralInput {
     }
 }
 
-/// The stable JSON of a referral (documented in docs/cli.md).
+/// The stable JSON of a referral (documented in docs/cli.md), with RFC 3339 times in the
+/// facility's zone beside the millisecond ones.
 fn view_json(v: &ReferralView) -> serde_json::Value {
-    serde_json::json!({
+    let mut j = serde_json::json!({
         "id": v.info.id.to_string(),
         "heads": v.info.heads_hex(),
         "status": v.derived.status,
@@ -178,7 +184,10 @@ fn view_json(v: &ReferralView) -> serde_json::Value {
         "voided": v.derived.voided,
         "ignored": v.derived.ignored,
         "referral": v.referral,
-    })
+        "time_zone": output::zone_name(),
+    });
+    output::add_times(&mut j);
+    j
 }
 
 fn direction(d: Direction) -> &'static str {
@@ -306,8 +315,24 @@ fn print_view(v: &ReferralView) {
     }
 }
 
+/// Names, on stderr, the referral documents the node could not read (the list, on stdout,
+/// keeps its shape).
+fn warn_unreadable(unreadable: &[Unreadable]) {
+    if unreadable.is_empty() {
+        return;
+    }
+    output::note(format_args!(
+        "warning: {} document(s) of kind referral could not be read and are not listed:",
+        unreadable.len()
+    ));
+    for u in unreadable {
+        output::note(format_args!("  {}: {}", u.id, u.reason));
+    }
+    output::note("  (see the content with: yilian doc show ID)");
+}
+
 async fn conflicts(dir: &Path, json: bool) -> Result<()> {
-    let Response::Referrals(list) = one(
+    let Response::Referrals { list, unreadable } = one(
         dir,
         Request::ReferralList {
             status: None,
@@ -319,6 +344,7 @@ async fn conflicts(dir: &Path, json: bool) -> Result<()> {
     else {
         bail!("unexpected answer from the node");
     };
+    warn_unreadable(&unreadable);
     let mut views = Vec::new();
     for r in &list {
         if let Response::Referral(v) = one(

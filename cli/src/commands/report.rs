@@ -217,7 +217,23 @@ async fn semiannual(
         )?;
         reports.push(r);
     }
-    let html = report_html::summary(year, half, period, facility.as_ref(), &reports);
+    let names = facility_names(dir).await?;
+    let generated = format!(
+        "{}（{}）",
+        output::time(yilian_node::documents::now_ms()),
+        output::zone_name()
+    );
+    let html = report_html::summary(
+        &report_html::Page {
+            year,
+            half,
+            period,
+            facility: facility.as_ref(),
+            names: &names,
+            generated,
+        },
+        &reports,
+    );
     output::write_file(&out.join("summary.html"), html.as_bytes())?;
     for r in &reports {
         for f in r.findings() {
@@ -229,4 +245,22 @@ async fn semiannual(
         out.display()
     ));
     Ok(())
+}
+
+/// Facility names by code: this facility and every facility of the directory.
+async fn facility_names(dir: &Path) -> Result<report_html::Names> {
+    let Response::Status(status) = one(dir, Request::Status).await? else {
+        bail!("unexpected answer from the node");
+    };
+    let Response::Facilities(met) = one(dir, Request::FacilityList).await? else {
+        bail!("unexpected answer from the node");
+    };
+    Ok(report_html::Names::new(
+        met.into_iter()
+            .map(|f| (f.code, f.name))
+            .chain(std::iter::once((
+                status.facility.code.to_string(),
+                status.facility.name.clone(),
+            ))),
+    ))
 }

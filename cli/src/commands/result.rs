@@ -33,12 +33,15 @@ fn input(a: ResultArgs) -> Box<ResultInput> {
 }
 
 fn view_json(v: &ResultView) -> serde_json::Value {
-    serde_json::json!({
+    let mut j = serde_json::json!({
         "id": v.info.id.to_string(),
         "heads": v.info.heads_hex(),
         "superseded_by": v.superseded_by.map(|d| d.to_string()),
         "result": v.result,
-    })
+        "time_zone": output::zone_name(),
+    });
+    output::add_times(&mut j);
+    j
 }
 
 fn print(v: &ResultView) {
@@ -117,9 +120,12 @@ pub(crate) async fn run(dir: &Path, cmd: ResultCommand) -> Result<()> {
                 bail!("unexpected answer from the node");
             };
             let doc = match format {
-                ExportFormat::Fhir => {
-                    fhir::result_bundle(&v.info.id, &v.result, v.superseded_by.as_ref())
-                }
+                ExportFormat::Fhir => fhir::result_bundle(
+                    &v.info.id,
+                    &v.result,
+                    v.superseded_by.as_ref(),
+                    output::zone(),
+                ),
                 ExportFormat::Json => view_json(&v),
             };
             return output::write_json(&doc, out.as_deref());
@@ -248,7 +254,7 @@ pub(crate) async fn facilities(dir: &Path, cmd: FacilityCommand) -> Result<()> {
         bail!("unexpected answer from the node");
     };
     if json.json {
-        return output::json(&list);
+        return output::json_timed(&list);
     }
     let mut t = output::table(&["code", "name", "kind", "node", "last met"]);
     for f in &list {

@@ -45,6 +45,8 @@ pub enum Request {
     DocList {
         /// Only this kind.
         kind: Option<DocKind>,
+        /// Also read each document's title (loads every document listed).
+        titles: bool,
     },
     /// One document as JSON with its metadata.
     DocShow {
@@ -274,7 +276,7 @@ pub enum Response {
     /// Answer to [`Request::Status`].
     Status(Box<StatusReport>),
     /// Answer to [`Request::DocList`].
-    Docs(Vec<DocInfo>),
+    Docs(Vec<ListedDoc>),
     /// Answer to [`Request::DocShow`]: metadata and the content as JSON text.
     Doc {
         /// Metadata.
@@ -304,8 +306,13 @@ pub enum Response {
     },
     /// A referral with its derived status.
     Referral(Box<ReferralView>),
-    /// Referral summaries.
-    Referrals(Vec<ReferralSummary>),
+    /// Referral summaries, and the referral documents that could not be read.
+    Referrals {
+        /// The referrals, newest first.
+        list: Vec<ReferralSummary>,
+        /// Documents of kind referral that are not readable referrals, with the reason.
+        unreadable: Vec<Unreadable>,
+    },
     /// A result.
     Result(Box<ResultView>),
     /// Results.
@@ -471,6 +478,25 @@ pub struct ReferralSummary {
     pub created_ms: u64,
     /// Last changed on this node (ms since the Unix epoch).
     pub updated_ms: u64,
+}
+
+/// A document in a list: its metadata and, when asked for, its title.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedDoc {
+    /// Metadata.
+    pub info: DocInfo,
+    /// What people call it (see [`crate::documents::title`]); None when not asked for or
+    /// when its kind has none.
+    pub title: Option<String>,
+}
+
+/// A document that could not be read as its kind says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// The document.
+    pub id: DocId,
+    /// Why.
+    pub reason: String,
 }
 
 /// A catalog entry with this facility's stock row.

@@ -5,7 +5,8 @@
 //! The catalog is one well-known document (`kind = catalog`, id [`catalog_id`], audience
 //! everyone): one record per drug under its national insurance drug code,
 //! `{ code, generic_name, dosage_form, strength, package, manufacturer, insurance_class,
-//! essential, long_prescription, status, updated_ms, updated_by }`. Only nodes with the
+//! essential, long_prescription, status, updated_ms, updated_by, essential_history: [{
+//! since_ms, essential }] }` (the history is added when the flag first changes). Only nodes with the
 //! `pharmacy` role write it; entries are withdrawn, never deleted.
 //!
 //! Each facility's stock is another well-known document (`kind = stock`, id [`stock_id`],
@@ -130,17 +131,65 @@ pub struct CatalogEntry {
     pub updated_ms: u64,
     /// Facility that last changed it.
     pub updated_by: String,
+    /// Changes of `essential` over time, so a report for a past period counts the flag then in
+    /// force. Empty while the flag never changed (it held `essential` all along).
+    #[autosurgeon(missing = "Vec::new")]
+    #[serde(default)]
+    pub essential_history: Vec<EssentialSince>,
+}
+
+/// From `since_ms` on, the entry's essential-medicine flag was `essential`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
+pub struct EssentialSince {
+    /// When the flag took this value (ms since the Unix epoch; 0: from the start).
+    pub since_ms: u64,
+    /// The flag.
+    pub essential: bool,
 }
 
 impl CatalogEntry {
-    /// Whether two entries say the same thing (ignoring who changed them when).
+    /// Whether two entries say the same thing (ignoring who changed them when, and the
+    /// flag's history).
     pub fn same_content(&self, o: &CatalogEntry) -> bool {
         let strip = |e: &CatalogEntry| CatalogEntry {
             updated_ms: 0,
             updated_by: String::new(),
+            essential_history: Vec::new(),
             ..e.clone()
         };
         strip(self) == strip(o)
+    }
+
+    /// The essential-medicine flag in force at `ms`: the latest change at or before it. Before
+    /// the first recorded change (or with none), the earliest value known.
+    pub fn essential_at(&self, ms: u64) -> bool {
+        let mut h: Vec<&EssentialSince> = self.essential_history.iter().collect();
+        h.sort_by_key(|x| x.since_ms);
+        match h.iter().rev().find(|x| x.since_ms <= ms).or(h.first()) {
+            Some(x) => x.essential,
+            None => self.essential,
+        }
+    }
+
+    /// Carries the flag's history from the entry this one replaces (`old`, if any) and, when
+    /// the flag changes, records the change at this entry's `updated_ms` (the first change
+    /// also records the old value as held from the start).
+    pub fn carry_history(&mut self, old: Option<&CatalogEntry>) {
+        let Some(old) = old else { return };
+        let mut h = old.essential_history.clone();
+        if old.essential != self.essential {
+            if h.is_empty() {
+                h.push(EssentialSince {
+                    since_ms: 0,
+                    essential: old.essential,
+                });
+            }
+            h.push(EssentialSince {
+                since_ms: self.updated_ms,
+                essential: self.essential,
+            });
+        }
+        self.essential_history = h;
     }
 }
 
@@ -270,6 +319,7 @@ fn entry_of(row: &csvfile::Row, by: &str, now: u64) -> Result<CatalogEntry, Vec<
                 status,
                 updated_ms: now,
                 updated_by: by.to_string(),
+                essential_history: Vec::new(),
             })
         }
         (c, e, l, s) => {
@@ -528,6 +578,9 @@ pub fn write_stock(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod history_tests;
 
 /// A synthetic but realistic catalog of `n` entries as CSV text (Chinese headers, two oral or
 /// injectable specifications per generic name, about 40% essential medicines), for the demo,

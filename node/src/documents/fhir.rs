@@ -1,8 +1,8 @@
 //! Export to HL7 FHIR R4 JSON, so hospital information systems can take referrals and results
 //! in: a referral becomes a `collection` Bundle of Patient + ServiceRequest + Task; a result a
 //! Bundle of Patient + Observation + DiagnosticReport. Local clinic times (`YYYY-MM-DDTHH:MM`)
-//! are written as China Standard Time (+08:00). Resource ids are stable UUIDs derived from the
-//! document id.
+//! are written with the offset they have in the facility's time zone (+08:00 in China).
+//! Resource ids are stable UUIDs derived from the document id.
 
 use serde_json::{Value, json};
 
@@ -35,11 +35,15 @@ fn uuid(doc: &DocId, what: &str) -> String {
     )
 }
 
-fn local_datetime(s: &str) -> String {
-    match s.len() {
-        16 => format!("{s}:00+08:00"),
-        19 => format!("{s}+08:00"),
-        _ => s.to_string(),
+/// A local clinic time (`YYYY-MM-DDTHH:MM[:SS]`) as an RFC 3339 time with its offset in `tz`;
+/// other text is returned as it is.
+fn local_datetime(s: &str, tz: &jiff::tz::TimeZone) -> String {
+    match s.parse::<jiff::civil::DateTime>() {
+        Ok(dt) => match dt.to_zoned(tz.clone()) {
+            Ok(z) => z.timestamp().display_with_offset(z.offset()).to_string(),
+            Err(_) => s.to_string(),
+        },
+        Err(_) => s.to_string(),
     }
 }
 
@@ -82,8 +86,9 @@ fn entry(id: &str, resource: Value) -> Value {
     json!({ "fullUrl": format!("urn:uuid:{id}"), "resource": resource })
 }
 
-/// A referral as a FHIR R4 Bundle (Patient, ServiceRequest, Task).
-pub fn referral_bundle(doc: &DocId, r: &Referral, d: &Derived) -> Value {
+/// A referral as a FHIR R4 Bundle (Patient, ServiceRequest, Task); `tz` is the facility's time
+/// zone, in which its appointment slots are written.
+pub fn referral_bundle(doc: &DocId, r: &Referral, d: &Derived, tz: &jiff::tz::TimeZone) -> Value {
     let q = &r.request;
     let (pid, patient) = patient(
         doc,
@@ -165,7 +170,7 @@ pub fn referral_bundle(doc: &DocId, r: &Referral, d: &Derived) -> Value {
         task["statusReason"] = json!({ "text": d.conflicts.iter().map(|c| c.what.clone()).collect::<Vec<_>>().join("; ") });
     }
     if let (Some(slot), Some(dept)) = (&d.slot, &d.department) {
-        task["restriction"] = json!({ "period": { "start": local_datetime(slot) } });
+        task["restriction"] = json!({ "period": { "start": local_datetime(slot, tz) } });
         task["note"] = json!([{ "text": format!("Appointment {slot} in {dept}") }]);
     }
     json!({
@@ -176,8 +181,14 @@ pub fn referral_bundle(doc: &DocId, r: &Referral, d: &Derived) -> Value {
     })
 }
 
-/// A result as a FHIR R4 Bundle (Patient, Observation, DiagnosticReport).
-pub fn result_bundle(doc: &DocId, r: &TestResult, superseded_by: Option<&DocId>) -> Value {
+/// A result as a FHIR R4 Bundle (Patient, Observation, DiagnosticReport); `tz` is the
+/// facility's time zone, in which the time taken is written.
+pub fn result_bundle(
+    doc: &DocId,
+    r: &TestResult,
+    superseded_by: Option<&DocId>,
+    tz: &jiff::tz::TimeZone,
+) -> Value {
     let (pid, patient) = patient(
         doc,
         &r.patient.name,
@@ -212,7 +223,7 @@ pub fn result_bundle(doc: &DocId, r: &TestResult, superseded_by: Option<&DocId>)
             "display": cat_display,
         }]
     }]);
-    let when = local_datetime(&r.taken_at);
+    let when = local_datetime(&r.taken_at, tz);
     let mut obs = json!({
         "resourceType": "Observation",
         "id": obs_id,
@@ -274,4 +285,25 @@ pub fn result_bundle(doc: &DocId, r: &TestResult, superseded_by: Option<&DocId>)
         "timestamp": instant(crate::documents::now_ms()),
         "entry": [entry(&pid, patient), entry(&obs_id, obs), entry(&rep_id, report)],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    #[test]
+    fn clinic_times_carry_the_offset_of_the_facility_s_zone() {
+        let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+        assert_eq!(
+            super::local_datetime("2026-11-20T08:00", &shanghai),
+            "2026-11-20T08:00:00+08:00"
+        );
+        // Summer time where a zone has it.
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            super::local_datetime("2026-07-01T09:30", &berlin),
+            "2026-07-01T09:30:00+02:00"
+        );
+        assert_eq!(super::local_datetime("soon", &shanghai), "soon");
+    }
 }

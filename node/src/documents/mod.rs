@@ -171,6 +171,50 @@ pub fn to_json(doc: &Automerge) -> serde_json::Value {
     serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(serde_json::Value::Null)
 }
 
+/// What people call a document, for lists: a note's or outreach event's title, a referral's
+/// or certification's number, a result's item, the facility (and month) of stock and
+/// dispensing documents. None for kinds without one (the catalog) or when the document lacks
+/// the field.
+pub fn title(kind: DocKind, doc: &Automerge) -> Option<String> {
+    let path: &[&str] = match kind {
+        DocKind::Note | DocKind::Outreach => &["title"],
+        DocKind::Referral => &["request", "number"],
+        DocKind::Result => &["item", "name"],
+        DocKind::QcCert => &["number"],
+        DocKind::Stock => &["facility"],
+        DocKind::Dispensing => {
+            let facility = text_at(doc, &["facility"])?;
+            return Some(match text_at(doc, &["period"]) {
+                Some(p) => format!("{facility} {p}"),
+                None => facility,
+            });
+        }
+        DocKind::Catalog => return None,
+    };
+    text_at(doc, path)
+}
+
+/// The text at a path of map keys from the root, if it is there.
+fn text_at(doc: &Automerge, path: &[&str]) -> Option<String> {
+    use automerge::{ReadDoc, Value};
+    let (last, maps) = path.split_last()?;
+    let mut obj = automerge::ROOT;
+    for key in maps {
+        match doc.get(&obj, *key).ok()?? {
+            (Value::Object(automerge::ObjType::Map), id) => obj = id,
+            _ => return None,
+        }
+    }
+    match doc.get(&obj, *last).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) => Some(t.to_string()),
+            _ => None,
+        },
+        (Value::Object(automerge::ObjType::Text), id) => doc.text(&id).ok(),
+        _ => None,
+    }
+}
+
 /// Reads a whole typed document whose `schema` field this build must understand. `what` names
 /// the kind in errors ("referral", "outreach event").
 pub fn read_versioned<T: autosurgeon::Hydrate>(
@@ -189,6 +233,25 @@ pub fn read_versioned<T: autosurgeon::Hydrate>(
     Ok(v)
 }
 
+/// Why the value under the root key `key` cannot be read as a `T`, if it cannot: the key is
+/// absent, or the value inside is missing a field or has another type. For errors that name
+/// the part of a document that is wrong instead of autosurgeon's bare "unexpected None".
+pub fn part_problem<T: autosurgeon::Hydrate>(doc: &Automerge, key: &str) -> Option<String> {
+    use automerge::ReadDoc;
+    match doc.get(automerge::ROOT, key) {
+        Ok(None) => Some(format!("it has no `{key}`")),
+        Ok(Some(_)) => autosurgeon::hydrate_prop::<_, T, _, _>(doc, &automerge::ROOT, key)
+            .err()
+            .map(|e| match e {
+                autosurgeon::HydrateError::Unexpected(autosurgeon::hydrate::Unexpected::None) => {
+                    format!("`{key}` lacks a field it must have")
+                }
+                other => format!("`{key}` has a value of the wrong type ({other})"),
+            }),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// Writes a whole typed document in one transaction (only what changed becomes a change).
 pub fn write_whole<T: autosurgeon::Reconcile>(
     doc: &mut Automerge,
@@ -200,10 +263,50 @@ pub fn write_whole<T: autosurgeon::Reconcile>(
         .map_err(|f| format!("cannot write the {what}: {}", f.error))
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now: the time records are stamped with.
+///
+/// Debug builds (tests) honour `YILIAN_TEST_NOW` (an RFC 3339 instant such as
+/// `2026-03-31T16:30:00Z`), so a test can create a record at a chosen instant through the real
+/// binary; release builds ignore it.
 pub fn now_ms() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = test_now_ms() {
+        return ms;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(debug_assertions)]
+fn test_now_ms() -> Option<u64> {
+    static NOW: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let text = std::env::var("YILIAN_TEST_NOW").ok()?;
+        let t: jiff::Timestamp = text.parse().ok()?;
+        u64::try_from(t.as_millisecond()).ok()
+    })
+}
+
+/// Today's date in a time zone.
+pub fn today(tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    local_date(now_ms(), tz)
+}
+
+/// The local date of an instant (ms since the Unix epoch) in a time zone.
+pub fn local_date(ms: u64, tz: &jiff::tz::TimeZone) -> jiff::civil::Date {
+    jiff::Timestamp::from_millisecond(ms as i64)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(tz.clone())
+        .date()
+}
+
+/// An instant (ms since the Unix epoch) as RFC 3339 text with the offset it has in a time zone,
+/// e.g. `2026-04-01T00:30:00+08:00` (milliseconds only when there are some).
+pub fn rfc3339(ms: u64, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(ms as i64) {
+        Ok(t) => t.display_with_offset(tz.to_offset(t)).to_string(),
+        Err(_) => ms.to_string(),
+    }
 }

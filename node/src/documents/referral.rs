@@ -650,13 +650,15 @@ pub struct ReferralInput {
     pub phone: Option<String>,
 }
 
-/// Validates the sender's input and builds a new referral.
+/// Validates the sender's input and builds a new referral, created at `now_ms`; `tz` is the
+/// facility's time zone (a birth date is checked against its local day).
 pub fn build(
     input: ReferralInput,
     me: &FacilityCode,
     my_kind: FacilityKind,
     number: String,
     now_ms: u64,
+    tz: &jiff::tz::TimeZone,
 ) -> Result<Referral, Refused> {
     let to: FacilityCode = input
         .to
@@ -702,9 +704,7 @@ pub fn build(
         .into());
     }
     let birth = validate::date("birth_date", &input.birth_date)?;
-    let today = jiff::Timestamp::from_millisecond(now_ms as i64)
-        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
-        .unwrap_or(birth);
+    let today = super::local_date(now_ms, tz);
     if birth > today {
         return Err(FieldError {
             field: "birth_date",
@@ -800,7 +800,16 @@ pub fn build(
 
 /// Reads a referral from its document.
 pub fn read(doc: &automerge::Automerge) -> Result<Referral, String> {
-    super::read_versioned(doc, "referral", |r: &Referral| r.schema, SCHEMA)
+    super::read_versioned(doc, "referral", |r: &Referral| r.schema, SCHEMA).map_err(|e| {
+        let part = super::part_problem::<u64>(doc, "schema")
+            .or_else(|| super::part_problem::<Request>(doc, "request"))
+            .or_else(|| super::part_problem::<Vec<Act>>(doc, "acts"))
+            .or_else(|| super::part_problem::<Vec<Note>>(doc, "notes"));
+        match part {
+            Some(why) => format!("not a readable referral: {why}"),
+            None => e,
+        }
+    })
 }
 
 /// Writes a referral into its document (only what changed becomes an Automerge change).

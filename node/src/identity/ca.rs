@@ -431,6 +431,7 @@ mod tests {
             code: code.parse().unwrap(),
             name: "卫生院".into(),
             kind: FacilityKind::TownshipCenter,
+            time_zone: None,
         };
         let req = make_request(&key, &fac).unwrap();
         (key, req)

@@ -1,12 +1,20 @@
 //! Essential-medicine (基本药物) usage per facility against its level's target, from the
-//! dispensing summaries of the period and the catalog's essential flags. Targets are set per
-//! level and measured by amount (default) or by quantity, in `[reports]` of the configuration.
+//! dispensing summaries of the period and the catalog's essential flags as they stood at the
+//! end of each month dispensed (a drug reclassified later does not rewrite past usage).
+//! Targets are set per level and measured by amount (default) or by quantity, in `[reports]`
+//! of the configuration.
+//!
+//! Shares are compared with their target unrounded, and shown truncated to one decimal (never
+//! rounded up): with targets of at most one decimal, a share shown at or above its target
+//! meets it and one shown below misses it (79.95% of an 80% target shows as 79.9, below).
 
 use std::collections::BTreeMap;
 
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use super::{Period, Tabular, opt, percent};
+use super::{Period, Tabular, opt};
+use crate::documents::catalog::CatalogEntry;
 use crate::documents::dispensing::{Level, Summary, yuan};
 
 /// How usage is measured.
@@ -31,6 +39,23 @@ pub struct ReportsConfig {
     pub essential_targets: BTreeMap<Level, f64>,
     /// Referrals waiting longer than this for a decision are reported, hours.
     pub waiting_limit_hours: u64,
+}
+
+impl ReportsConfig {
+    /// Checks the settings: targets are percentages with at most one decimal, so that a share
+    /// shown with one decimal never seems to contradict its flag.
+    pub fn validate(&self) -> Result<(), String> {
+        for (level, t) in &self.essential_targets {
+            let tenths = t * 10.0;
+            if !(0.0..=100.0).contains(t) || (tenths - tenths.round()).abs() > 1e-6 {
+                return Err(format!(
+                    "reports.essential_targets.{}: {t} must be a percentage from 0 to 100 with at most one decimal",
+                    level.as_str()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ReportsConfig {
@@ -92,19 +117,27 @@ pub struct EssentialReport {
 }
 
 /// Computes the report from summaries (any months; those outside the period are skipped) and
-/// the catalog's essential flag by code.
+/// the catalog by code: each month's rows count a drug as essential if its flag was set at the
+/// end of that month (or of the period, if it ends sooner), in the facility's time zone `tz`.
 pub fn report(
     summaries: &[Summary],
-    essential: &BTreeMap<String, bool>,
+    catalog: &BTreeMap<String, CatalogEntry>,
     cfg: &ReportsConfig,
     period: Period,
     facility: Option<&str>,
+    tz: &TimeZone,
 ) -> EssentialReport {
     let mut rows: BTreeMap<String, EssentialRow> = BTreeMap::new();
+    let period_end = period.end_ms(tz);
     for s in summaries {
         if !period.overlaps_month(&s.period) || facility.is_some_and(|f| s.facility != f) {
             continue;
         }
+        let as_of = super::month_end_ms(&s.period, tz)
+            .unwrap_or(period_end)
+            .min(period_end)
+            .saturating_sub(1)
+            .max(0) as u64;
         let row = rows
             .entry(s.facility.clone())
             .or_insert_with(|| EssentialRow {
@@ -126,7 +159,7 @@ pub fn report(
         for (code, r) in &s.rows {
             row.amount_fen += r.amount_fen;
             row.quantity += r.quantity;
-            match essential.get(code) {
+            match catalog.get(code).map(|e| e.essential_at(as_of)) {
                 Some(true) => {
                     row.essential_amount_fen += r.amount_fen;
                     row.essential_quantity += r.quantity;
@@ -139,14 +172,14 @@ pub fn report(
     let rows = rows
         .into_values()
         .map(|mut r| {
-            r.amount_pct = percent(r.essential_amount_fen, r.amount_fen);
-            r.quantity_pct = percent(r.essential_quantity, r.quantity);
+            r.amount_pct = share_floor(r.essential_amount_fen, r.amount_fen);
+            r.quantity_pct = share_floor(r.essential_quantity, r.quantity);
             r.target_pct = cfg.essential_targets.get(&r.level).copied().unwrap_or(0.0);
-            let measured = match cfg.essential_metric {
-                Metric::Amount => r.amount_pct,
-                Metric::Quantity => r.quantity_pct,
+            let (part, whole) = match cfg.essential_metric {
+                Metric::Amount => (r.essential_amount_fen, r.amount_fen),
+                Metric::Quantity => (r.essential_quantity, r.quantity),
             };
-            r.below_target = measured.is_some_and(|m| m < r.target_pct);
+            r.below_target = whole > 0 && below(part, whole, r.target_pct);
             r
         })
         .collect();
@@ -156,6 +189,18 @@ pub fn report(
         metric: cfg.essential_metric,
         rows,
     }
+}
+
+/// `part / whole` as a percentage truncated to one decimal (79.95 -> 79.9), None for nothing.
+pub fn share_floor(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| (u128::from(part) * 1000 / u128::from(whole)) as f64 / 10.0)
+}
+
+/// Whether `part / whole` is below `target` percent, compared exactly (not on rounded shares).
+/// The target is taken in tenths of a percent, as validated in the configuration.
+fn below(part: u64, whole: u64, target: f64) -> bool {
+    let target_tenths = (target * 10.0).round().max(0.0) as u128;
+    u128::from(part) * 1000 < target_tenths * u128::from(whole)
 }
 
 impl EssentialReport {

@@ -110,6 +110,14 @@ impl Period {
     }
 }
 
+/// The end of the month `YYYY-MM` (the first instant of the next), in ms since the Unix epoch,
+/// in `tz`; None if `month` is not a month.
+pub fn month_end_ms(month: &str, tz: &TimeZone) -> Option<i64> {
+    let first: Date = format!("{month}-01").parse().ok()?;
+    let next = first.last_of_month().tomorrow().ok()?;
+    Some(next.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond())
+}
+
 /// The local day of a time in ms since the Unix epoch.
 pub fn day_of_ms(ms: u64, tz: &TimeZone) -> Option<Date> {
     jiff::Timestamp::from_millisecond(ms as i64)

@@ -1,6 +1,7 @@
 //! Result mutual-recognition figures: per performing facility and item class, how many
 //! results of the period were recognisable (certified on the test day, not superseded), how
-//! many were re-tested anyway, and the re-test reasons recorded in the period.
+//! many were re-tested anyway (by the end of the period), and the re-test reasons recorded in
+//! the period.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +70,7 @@ pub fn report(
     };
     let mut total = blank("all", "all");
     let mut reasons = Vec::new();
+    let end = period.end_ms(tz);
     for (r, superseded) in results {
         if facility.is_some_and(|f| r.facility != f) {
             continue;
@@ -88,6 +90,8 @@ pub fn report(
             continue;
         }
         let recognised = result::recognise(r, None, certs, cfg, day).recognised;
+        // Re-tests recorded after the period do not change a closed period's figures.
+        let retested_in_time = r.retests.iter().any(|t| (t.at as i64) < end);
         let class = r.item.class.as_str();
         let g = groups
             .entry((r.facility.clone(), class.to_string()))
@@ -95,7 +99,7 @@ pub fn report(
         for row in [g, &mut total] {
             row.results += 1;
             row.recognised += u64::from(recognised);
-            row.retested += u64::from(!r.retests.is_empty());
+            row.retested += u64::from(retested_in_time);
         }
     }
     let mut rows: Vec<RecognitionRow> = groups.into_values().collect();

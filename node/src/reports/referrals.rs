@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use super::{Period, Tabular, day_of_ms, median, opt, percent};
-use crate::documents::referral::{Derived, Direction, Referral, Status, Urgency};
+use crate::documents::referral::{Direction, Referral, Status, Urgency, derive};
 
 /// Figures for one sending facility and month (or the total).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,10 +106,12 @@ impl Acc {
     }
 }
 
-/// Computes the report over referrals created in the period. `as_of_ms` is when waiting is
-/// measured (the end of the period, or now if that is earlier).
+/// Computes the report over referrals created in the period, each in the state it had at the
+/// end of the period: acts recorded later are not counted, so a report for a closed period
+/// comes out the same whenever it is run. Waiting is measured up to `as_of_ms` (the end of the
+/// period, or now if that is earlier).
 pub fn report(
-    referrals: &[(Referral, Derived)],
+    referrals: &[Referral],
     period: Period,
     facility: Option<&str>,
     waiting_limit_hours: u64,
@@ -119,7 +121,8 @@ pub fn report(
     let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
     let mut total = Acc::default();
     let mut waiting = Vec::new();
-    for (r, d) in referrals {
+    let end = period.end_ms(tz).max(0) as u64;
+    for r in referrals {
         let q = &r.request;
         let Some(day) = day_of_ms(q.created_ms, tz) else {
             continue;
@@ -133,6 +136,7 @@ pub fn report(
         {
             continue;
         }
+        let d = &derive(&as_of(r, end));
         let month = day.strftime("%Y-%m").to_string();
         let hours_waited = as_of_ms.saturating_sub(q.created_ms) as f64 / 3_600_000.0;
         let over = d.status == Status::Requested && hours_waited > waiting_limit_hours as f64;
@@ -184,6 +188,14 @@ pub fn report(
             .collect(),
         total: total.row("all".into(), "all".into()),
         waiting,
+    }
+}
+
+/// The referral as it stood at `ms`: only the acts recorded before then.
+fn as_of(r: &Referral, ms: u64) -> Referral {
+    Referral {
+        acts: r.acts.iter().filter(|a| a.at < ms).cloned().collect(),
+        ..r.clone()
     }
 }
 

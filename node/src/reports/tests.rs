@@ -8,9 +8,10 @@ use jiff::tz::TimeZone;
 
 use super::*;
 use crate::config::FacilityKind;
+use crate::documents::catalog::{CatalogEntry, EntryStatus, InsuranceClass};
 use crate::documents::dispensing::{DispensedRow, Level, Summary};
 use crate::documents::outreach::{self as ev, Outreach};
-use crate::documents::referral::{self, ActInput, ActKind, Derived, Referral, Urgency};
+use crate::documents::referral::{self, ActInput, ActKind, Referral, Urgency};
 use crate::documents::result::{self as res, ItemClass, QcCert, Retest, RetestReason, TestResult};
 
 fn june() -> Period {
@@ -34,14 +35,22 @@ fn referral(
     urgency: Urgency,
     created: u64,
     decision: Option<(ActKind, u64)>,
-) -> (Referral, Derived) {
+) -> Referral {
     let mut input = referral::tests::input();
     input.to = to.into();
     input.urgency = urgency;
     input.care_plan = Some("rehabilitation".into());
     input.follow_up = Some("weekly".into());
     let me = from.parse().unwrap();
-    let mut r = referral::build(input, &me, kind, format!("{from}-{created}"), created).unwrap();
+    let mut r = referral::build(
+        input,
+        &me,
+        kind,
+        format!("{from}-{created}"),
+        created,
+        &TimeZone::UTC,
+    )
+    .unwrap();
     if let Some((k, at)) = decision {
         let receiver = to.parse().unwrap();
         let rkind = if to.starts_with("CH") {
@@ -60,8 +69,7 @@ fn referral(
             referral::make_act(&r, &receiver, rkind, "node", at, format!("a{at}"), act).unwrap();
         r.acts.push(a);
     }
-    let d = referral::derive(&r);
-    (r, d)
+    r
 }
 
 #[test]
@@ -284,12 +292,35 @@ fn summary(facility: &str, level: Level, period: &str, rows: &[(&str, u64, u64)]
     }
 }
 
+/// A catalog entry whose essential flag never changed.
+fn entry(code: &str, essential: bool) -> CatalogEntry {
+    CatalogEntry {
+        code: code.into(),
+        generic_name: "药".into(),
+        dosage_form: "片剂".into(),
+        strength: "0.25g".into(),
+        package: String::new(),
+        manufacturer: String::new(),
+        insurance_class: InsuranceClass::A,
+        essential,
+        long_prescription: false,
+        status: EntryStatus::Active,
+        updated_ms: 0,
+        updated_by: "CH-01".into(),
+        essential_history: Vec::new(),
+    }
+}
+
+fn catalog_of(flags: &[(&str, bool)]) -> BTreeMap<String, CatalogEntry> {
+    flags
+        .iter()
+        .map(|(c, e)| (c.to_string(), entry(c, *e)))
+        .collect()
+}
+
 #[test]
 fn essential_drug_usage_and_target_flags_match_the_hand_count() {
-    let catalog: BTreeMap<String, bool> = [("C1", true), ("C2", false), ("C3", true)]
-        .into_iter()
-        .map(|(c, e)| (c.to_string(), e))
-        .collect();
+    let catalog = catalog_of(&[("C1", true), ("C2", false), ("C3", true)]);
     let data = vec![
         summary(
             "TC-01",
@@ -312,7 +343,7 @@ fn essential_drug_usage_and_target_flags_match_the_hand_count() {
         ),
     ];
     let cfg = ReportsConfig::default();
-    let r = essential::report(&data, &catalog, &cfg, june(), None);
+    let r = essential::report(&data, &catalog, &cfg, june(), None, &TimeZone::UTC);
     let rows: Vec<(&str, Option<f64>, Option<f64>, f64, bool, u64)> = r
         .rows
         .iter()
@@ -331,7 +362,7 @@ fn essential_drug_usage_and_target_flags_match_the_hand_count() {
         rows,
         [
             ("CH-01", Some(30.0), Some(30.0), 30.0, false, 0),
-            ("TC-01", Some(80.0), Some(66.7), 80.0, false, 0),
+            ("TC-01", Some(80.0), Some(66.6), 80.0, false, 0),
             ("TC-02", Some(63.6), Some(63.6), 80.0, true, 1),
         ]
     );
@@ -348,7 +379,7 @@ fn essential_drug_usage_and_target_flags_match_the_hand_count() {
         ..ReportsConfig::default()
     };
     cfg.essential_targets.insert(Level::Secondary, 35.0);
-    let r = essential::report(&data, &catalog, &cfg, june(), None);
+    let r = essential::report(&data, &catalog, &cfg, june(), None, &TimeZone::UTC);
     let below: Vec<&str> = r
         .rows
         .iter()
@@ -507,4 +538,152 @@ fn reports_settings_read_from_toml_as_documented() {
         toml::from_str::<ReportsConfig>("").unwrap(),
         ReportsConfig::default()
     );
+}
+
+/// Issue 13, item 10: 1,599.00 of 2,000.00 yuan is 79.95%, below an 80% target; the share must
+/// not be shown as 80.0 beside the flag, nor counted as meeting it.
+#[test]
+fn a_share_just_below_its_target_is_below_and_never_shown_at_the_target() {
+    let catalog = catalog_of(&[("C1", true), ("C2", false)]);
+    let cfg = ReportsConfig::default(); // primary: 80% by amount
+    let data = vec![summary(
+        "TC-01",
+        Level::Primary,
+        "2026-06",
+        &[("C1", 1599, 159_900), ("C2", 401, 40_100)],
+    )];
+    let r = essential::report(&data, &catalog, &cfg, june(), None, &TimeZone::UTC);
+    let row = &r.rows[0];
+    assert_eq!(
+        (row.essential_amount_fen, row.amount_fen),
+        (159_900, 200_000)
+    );
+    assert!(row.below_target, "79.95% does not meet 80%");
+    assert_eq!(row.amount_pct, Some(79.9));
+    let cells = &Tabular::rows(&r)[0];
+    assert_eq!(cells[5], "79.9");
+    assert_eq!(cells[10], "BELOW");
+    assert!(
+        r.findings()[1].contains("TC-01 79.9% < 80%"),
+        "{:?}",
+        r.findings()
+    );
+    // Exactly at the target meets it.
+    let data = vec![summary(
+        "TC-01",
+        Level::Primary,
+        "2026-06",
+        &[("C1", 1600, 160_000), ("C2", 400, 40_000)],
+    )];
+    let r = essential::report(&data, &catalog, &cfg, june(), None, &TimeZone::UTC);
+    assert_eq!(
+        (r.rows[0].amount_pct, r.rows[0].below_target),
+        (Some(80.0), false)
+    );
+    // Targets with more than one decimal are refused, so the rule above always holds.
+    let mut bad = ReportsConfig::default();
+    bad.essential_targets.insert(Level::Primary, 79.95);
+    assert!(bad.validate().unwrap_err().contains("at most one decimal"));
+    assert!(ReportsConfig::default().validate().is_ok());
+}
+
+/// Issue 13, item 9: acts recorded after the period (a late acceptance) do not change the
+/// report of a closed period: it was waiting at the end of June, and stays so.
+#[test]
+fn a_closed_period_s_referral_figures_do_not_change_with_later_acts() {
+    use FacilityKind::TownshipCenter as Tc;
+    let pending = referral("TC-01", Tc, "CH-01", Urgency::Routine, ms(6, 20, 8), None);
+    let decided = referral(
+        "TC-02",
+        Tc,
+        "CH-01",
+        Urgency::Routine,
+        ms(6, 2, 8),
+        Some((ActKind::Accept, ms(6, 2, 10))),
+    );
+    let as_of = june().end_ms(&TimeZone::UTC) as u64;
+    let before = referrals::report(
+        &[pending.clone(), decided.clone()],
+        june(),
+        None,
+        48,
+        as_of,
+        &TimeZone::UTC,
+    );
+    assert_eq!(
+        (before.total.pending, before.total.waiting_over_limit),
+        (1, 1)
+    );
+    // The county accepts the waiting referral on 2 July, and rejects... nothing else changes.
+    let mut late = pending.clone();
+    let act = ActInput {
+        kind: ActKind::Accept,
+        slot: Some("2026-07-03T09:00".into()),
+        department: Some("Surgery".into()),
+        reason: None,
+        keep: None,
+    };
+    late.acts.push(
+        referral::make_act(
+            &late,
+            &"CH-01".parse().unwrap(),
+            FacilityKind::CountyHospital,
+            "node",
+            ms(7, 2, 9),
+            "late".into(),
+            act,
+        )
+        .unwrap(),
+    );
+    assert_eq!(referral::derive(&late).status, referral::Status::Accepted);
+    let after = referrals::report(&[late, decided], june(), None, 48, as_of, &TimeZone::UTC);
+    assert_eq!(after, before);
+}
+
+/// Issue 13, item 9: reclassifying a drug later does not rewrite the usage of months already
+/// reported; months after the change count it by its new flag.
+#[test]
+fn reclassifying_a_drug_keeps_past_usage_rates() {
+    let mut catalog = catalog_of(&[("C1", true), ("C2", false)]);
+    let data = vec![
+        summary(
+            "TC-01",
+            Level::Primary,
+            "2026-06",
+            &[("C1", 80, 8000), ("C2", 20, 2000)],
+        ),
+        summary(
+            "TC-01",
+            Level::Primary,
+            "2026-08",
+            &[("C1", 50, 5000), ("C2", 50, 5000)],
+        ),
+    ];
+    let cfg = ReportsConfig::default();
+    let h1 = Period::new(date(2026, 1, 1), date(2026, 6, 30)).unwrap();
+    let before = essential::report(&data, &catalog, &cfg, h1, None, &TimeZone::UTC);
+    assert_eq!(before.rows[0].amount_pct, Some(80.0));
+    // C1 stops being an essential medicine on 15 July (an import at that time).
+    let mut changed = entry("C1", false);
+    changed.updated_ms = ms(7, 15, 0);
+    changed.carry_history(catalog.get("C1"));
+    assert_eq!(changed.essential_history.len(), 2);
+    assert!(changed.essential_at(ms(7, 14, 0)) && !changed.essential_at(ms(7, 15, 0)));
+    catalog.insert("C1".into(), changed);
+    let again = essential::report(&data, &catalog, &cfg, h1, None, &TimeZone::UTC);
+    assert_eq!(again, before);
+    // August counts C1 as it was then: not essential.
+    let h2 = Period::new(date(2026, 7, 1), date(2026, 12, 31)).unwrap();
+    let r = essential::report(&data, &catalog, &cfg, h2, None, &TimeZone::UTC);
+    assert_eq!(r.rows[0].amount_pct, Some(0.0));
+}
+
+/// Days and month ends are the facility's: a summary month ends at local midnight.
+#[test]
+fn month_ends_are_local() {
+    let shanghai = TimeZone::get("Asia/Shanghai").unwrap();
+    let end = month_end_ms("2026-06", &shanghai).unwrap();
+    // 1 July 00:00 in Beijing is 30 June 16:00 UTC.
+    assert_eq!(end as u64, ms(6, 30, 16));
+    assert_eq!(month_end_ms("2026-13", &shanghai), None);
 }

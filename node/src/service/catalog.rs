@@ -134,9 +134,13 @@ impl Service {
             .store
             .call(move |b| {
                 let current = catalog_entries(b)?;
-                let (mut report, writes) =
+                let (mut report, mut writes) =
                     catalog::plan_import(&bytes, &current, &me, documents::now_ms())
                         .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                // Reports for past periods read the flag then in force.
+                for w in &mut writes {
+                    w.carry_history(current.get(&w.code));
+                }
                 if !dry_run && report.rejected.is_empty() && !writes.is_empty() {
                     upsert(b, catalog::catalog_id(), DocKind::Catalog, |d| {
                         catalog::write_entries(d, &writes)

@@ -11,12 +11,11 @@ use crate::config::{NodeConfig, check_peer_addr};
 use crate::control::proto::{
     ErrorKind, IdentityReport, NetworkReport, Request, Response, StatusReport,
 };
-use crate::control::proto::{ReferralSummary, ReferralView, ResultView};
+use crate::control::proto::{ListedDoc, ReferralSummary, ReferralView, ResultView, Unreadable};
 use crate::datadir::DataDir;
 use crate::documents::referral::{self, ActInput, ReferralInput};
 use crate::documents::result::{self, QcCert, ResultInput, RetestReason, TestResult};
 use crate::documents::{self, Audience, DocKind, note};
-use crate::identity::enroll::date;
 use crate::ids::{FacilityCode, NodeId};
 use crate::revocation::Revocation;
 use crate::storage::{StoreError, StoreHandle};
@@ -79,11 +78,10 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// A human-readable record number: `PREFIX-YYYYMMDD-XXXXXX` (day of `now_ms`, random tag).
-fn day_number(prefix: &str, now_ms: u64) -> String {
-    let day = jiff::Timestamp::from_millisecond(now_ms as i64)
-        .map(|t| t.strftime("%Y%m%d").to_string())
-        .unwrap_or_default();
+/// A human-readable record number: `PREFIX-YYYYMMDD-XXXXXX` (the facility's local day of
+/// `now_ms`, random tag).
+fn day_number(prefix: &str, now_ms: u64, tz: &jiff::tz::TimeZone) -> String {
+    let day = documents::local_date(now_ms, tz).strftime("%Y%m%d");
     let tag: [u8; 3] = crate::identity::random_bytes();
     format!("{prefix}-{day}-{:02X}{:02X}{:02X}", tag[0], tag[1], tag[2])
 }
@@ -148,6 +146,17 @@ impl Service {
     fn identity_report(&self) -> Option<IdentityReport> {
         let info = self.revocation.tls()?.info().clone();
         let now = documents::now_ms() as i64 / 1000;
+        let tz = self.config().zone();
+        let date = |secs: i64| {
+            jiff::Timestamp::from_second(secs).map_or_else(
+                |_| secs.to_string(),
+                |t| {
+                    t.to_zoned(tz.clone())
+                        .strftime("%Y-%m-%d %H:%M")
+                        .to_string()
+                },
+            )
+        };
         let days = (info.not_after - now).div_euclid(86_400);
         let warning = if info.not_after <= now {
             Some(format!(
@@ -241,8 +250,21 @@ impl Service {
                     },
                 })))
             }
-            Request::DocList { kind } => Ok(Response::Docs(
-                self.store.call(move |b| b.list(kind)).await?,
+            Request::DocList { kind, titles } => Ok(Response::Docs(
+                self.store
+                    .call(move |b| {
+                        let mut out = Vec::new();
+                        for info in b.list(kind)? {
+                            let title = if titles {
+                                b.read(&info.id, |d| documents::title(info.kind, d))?
+                            } else {
+                                None
+                            };
+                            out.push(ListedDoc { info, title });
+                        }
+                        Ok(out)
+                    })
+                    .await?,
             )),
             Request::DocShow { id } => Ok(self
                 .store
@@ -376,13 +398,22 @@ impl Service {
                 direction,
                 conflicts_only,
             } => {
-                let list = self
+                let (list, unreadable) = self
                     .store
                     .call(move |b| {
                         let mut out = Vec::new();
+                        let mut unreadable = Vec::new();
                         for info in b.list(Some(DocKind::Referral))? {
-                            let Ok(r) = b.read(&info.id, referral::read)? else {
-                                continue;
+                            let r = match b.read(&info.id, referral::read)? {
+                                Ok(r) => r,
+                                Err(reason) => {
+                                    tracing::warn!(doc = %info.id, %reason, "unreadable referral document not listed");
+                                    unreadable.push(Unreadable {
+                                        id: info.id,
+                                        reason,
+                                    });
+                                    continue;
+                                }
                             };
                             let d = referral::derive(&r);
                             if status.is_some_and(|s| s != d.status)
@@ -407,10 +438,10 @@ impl Service {
                             });
                         }
                         out.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
-                        Ok(out)
+                        Ok((out, unreadable))
                     })
                     .await?;
-                Ok(Response::Referrals(list))
+                Ok(Response::Referrals { list, unreadable })
             }
             Request::ResultAdd { input, audience } => self.result_add(*input, None, audience).await,
             Request::ResultCorrect { id, input } => self.result_add(*input, Some(id), vec![]).await,
@@ -440,7 +471,7 @@ impl Service {
             Request::ResultCheck { id, on } => {
                 let on = match on {
                     Some(d) => documents::validate::date("on", &d).map_err(invalid)?,
-                    None => jiff::Zoned::now().date(),
+                    None => documents::today(&self.config().zone()),
                 };
                 let cfg = self.config().recognition;
                 let (view, decision) = self
@@ -611,7 +642,9 @@ fn referral_view(
             "document {id} is not a referral"
         )));
     }
-    let referral = b.read(id, referral::read)?.map_err(StoreError::Invalid)?;
+    let referral = b
+        .read(id, referral::read)?
+        .map_err(|why| StoreError::Invalid(format!("document {id} (kind referral): {why}")))?;
     let derived = referral::derive(&referral);
     Ok(ReferralView {
         info,
@@ -754,8 +787,9 @@ impl Service {
         let cfg = self.config();
         let me = cfg.facility.code.clone();
         let now = documents::now_ms();
-        let number = day_number(me.as_str(), now);
-        let r = referral::build(input, &me, cfg.facility.kind, number, now).map_err(invalid)?;
+        let number = day_number(me.as_str(), now, &cfg.zone());
+        let r = referral::build(input, &me, cfg.facility.kind, number, now, &cfg.zone())
+            .map_err(invalid)?;
         self.known_facility("to", &r.request.to.facility).await?;
         let audience = Audience::new(
             [&r.request.from.facility, &r.request.to.facility]

@@ -44,7 +44,7 @@ impl Service {
     pub(super) async fn outreach_create(&self, input: OutreachInput) -> Result<Response, Failure> {
         let me = self.config().facility.code;
         let now = documents::now_ms();
-        let number = day_number(&format!("{me}-YZ"), now);
+        let number = day_number(&format!("{me}-YZ"), now, &self.config().zone());
         let event = outreach::build(input, me.as_str(), number, now).map_err(invalid)?;
         self.known_facility("township", &event.township).await?;
         let audience = Audience::new(

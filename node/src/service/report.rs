@@ -1,10 +1,6 @@
 //! Reports: gathers the documents a report needs in one storage call and hands them to the
 //! pure functions of [`crate::reports`].
 
-use std::collections::BTreeMap;
-
-use jiff::tz::TimeZone;
-
 use super::catalog::{catalog_entries, summaries};
 use super::outreach::events;
 use super::{Failure, Service, invalid, read_typed};
@@ -40,7 +36,7 @@ impl Service {
         facility: Option<FacilityCode>,
     ) -> Result<Report, Failure> {
         let cfg = self.config();
-        let tz = TimeZone::system();
+        let tz = cfg.zone();
         let f = facility.map(|f| f.to_string());
         let me = cfg.facility.clone();
         let report = self
@@ -52,8 +48,7 @@ impl Service {
                         let mut data = Vec::new();
                         for info in b.list(Some(DocKind::Referral))? {
                             if let Ok(r) = b.read(&info.id, referral::read)? {
-                                let d = referral::derive(&r);
-                                data.push((r, d));
+                                data.push(r);
                             }
                         }
                         let as_of = period.end_ms(&tz).min(documents::now_ms() as i64);
@@ -105,16 +100,13 @@ impl Service {
                         ))
                     }
                     ReportKind::EssentialDrugs => {
-                        let essential: BTreeMap<String, bool> = catalog_entries(b)?
-                            .into_iter()
-                            .map(|(k, e)| (k, e.essential))
-                            .collect();
                         Report::EssentialDrugs(reports::essential::report(
                             &summaries(b)?,
-                            &essential,
+                            &catalog_entries(b)?,
                             &cfg.reports,
                             period,
                             f,
+                            &tz,
                         ))
                     }
                     ReportKind::Outreach => {

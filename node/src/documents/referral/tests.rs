@@ -38,6 +38,10 @@ pub(crate) fn input() -> ReferralInput {
     }
 }
 
+fn utc() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::UTC
+}
+
 fn new_referral() -> Referral {
     build(
         input(),
@@ -45,8 +49,74 @@ fn new_referral() -> Referral {
         FacilityKind::TownshipCenter,
         "TC-01-20261122-0001".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap()
+}
+
+#[test]
+fn a_birth_date_is_checked_against_the_facility_s_local_day() {
+    // 00:40 on 1 April in Beijing is still 31 March in UTC: a baby born that night may be
+    // referred at once from a facility in China Standard Time.
+    let at: jiff::Timestamp = "2026-03-31T16:40:00Z".parse().unwrap();
+    let ms = at.as_millisecond() as u64;
+    let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let mut baby = input();
+    baby.birth_date = "2026-04-01".into();
+    baby.id_number = None;
+    let number = "TC-01-20260401-000001".to_string();
+    let r = build(
+        baby.clone(),
+        &tc(),
+        FacilityKind::TownshipCenter,
+        number.clone(),
+        ms,
+        &shanghai,
+    );
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    let e = build(
+        baby,
+        &tc(),
+        FacilityKind::TownshipCenter,
+        number,
+        ms,
+        &utc(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is in the future"), "{e}");
+}
+
+/// Issue 13, item 12: a document of kind referral that is not one says which part is wrong,
+/// not autosurgeon's bare "unexpected None".
+#[test]
+fn an_unreadable_referral_says_what_is_wrong_with_it() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut note = Automerge::new();
+    crate::documents::note::init(&mut note, "库存盘点", None).unwrap();
+    let e = read(&note).unwrap_err();
+    assert_eq!(e, "not a readable referral: it has no `request`");
+    assert_eq!(
+        crate::documents::title(crate::documents::DocKind::Note, &note).as_deref(),
+        Some("库存盘点")
+    );
+
+    let mut doc = Automerge::new();
+    let r = new_referral();
+    write(&mut doc, &r).unwrap();
+    assert_eq!(
+        crate::documents::title(crate::documents::DocKind::Referral, &doc),
+        Some(r.request.number.clone())
+    );
+    let request = doc.get(automerge::ROOT, "request").unwrap().unwrap().1;
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| tx.delete(&request, "number"))
+        .unwrap();
+    let e = read(&doc).unwrap_err();
+    assert_eq!(
+        e,
+        "not a readable referral: `request` lacks a field it must have"
+    );
+    assert!(!e.contains("unexpected None"));
 }
 
 fn act(kind: ActKind) -> ActInput {
@@ -90,7 +160,15 @@ fn creation_validates_and_normalises() {
     assert_eq!(r.request.patient.sex, "M");
     let mut bad = input();
     bad.icd10 = "appendicitis".into();
-    let e = build(bad, &tc(), FacilityKind::TownshipCenter, "n".into(), 0).unwrap_err();
+    let e = build(
+        bad,
+        &tc(),
+        FacilityKind::TownshipCenter,
+        "n".into(),
+        0,
+        &utc(),
+    )
+    .unwrap_err();
     assert!(e.to_string().starts_with("icd10:"), "{e}");
     let mut bad = input();
     bad.birth_date = "1950-01-01".into();
@@ -100,16 +178,24 @@ fn creation_validates_and_normalises() {
         FacilityKind::TownshipCenter,
         "n".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("does not match birth_date"), "{e}");
     let mut bad = input();
     bad.direction = Some(Direction::Down);
     assert!(
-        build(bad, &tc(), FacilityKind::TownshipCenter, "n".into(), 0)
-            .unwrap_err()
-            .to_string()
-            .starts_with("direction:")
+        build(
+            bad,
+            &tc(),
+            FacilityKind::TownshipCenter,
+            "n".into(),
+            0,
+            &utc()
+        )
+        .unwrap_err()
+        .to_string()
+        .starts_with("direction:")
     );
     let mut down = input();
     down.to = "TC-01".into();
@@ -119,6 +205,7 @@ fn creation_validates_and_normalises() {
         FacilityKind::CountyHospital,
         "n".into(),
         1_795_000_000_000,
+        &utc(),
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("care_plan:"), "{e}");
@@ -130,7 +217,8 @@ fn creation_validates_and_normalises() {
             &ch(),
             FacilityKind::CountyHospital,
             "n".into(),
-            1_795_000_000_000
+            1_795_000_000_000,
+            &utc()
         )
         .unwrap()
         .request
@@ -140,10 +228,17 @@ fn creation_validates_and_normalises() {
     let mut me = input();
     me.to = "TC-01".into();
     assert!(
-        build(me, &tc(), FacilityKind::TownshipCenter, "n".into(), 0)
-            .unwrap_err()
-            .to_string()
-            .starts_with("to:")
+        build(
+            me,
+            &tc(),
+            FacilityKind::TownshipCenter,
+            "n".into(),
+            0,
+            &utc()
+        )
+        .unwrap_err()
+        .to_string()
+        .starts_with("to:")
     );
 }
 
