@@ -413,3 +413,20 @@ fn a_full_disk_fails_the_write_clearly_and_keeps_what_was_stored() {
     );
     node.stop();
 }
+
+#[test]
+fn a_node_log_written_to_a_file_has_no_colour_codes() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("tc");
+    init(&dir, "TC-01", "township-center");
+    // The harness sends the node's stderr to a file, as systemd or `2>node.log` would.
+    let node = NodeProcess::start(&dir);
+    note_add(&dir, "logged");
+    let log = node.log_text();
+    assert_eq!(node.stop(), 0);
+    assert!(log.contains("node ready"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "colour escape codes in a log file:\n{log:?}"
+    );
+}

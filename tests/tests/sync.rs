@@ -234,6 +234,12 @@ fn a_node_restored_from_an_old_backup_gets_everything_again() {
         "restore not detected:\n{}",
         tc_node.log_text()
     );
+    // The session that found the restore ended as it should: nothing to report as an error.
+    assert!(
+        !tc_node.log_text().contains("fell behind"),
+        "{}",
+        tc_node.log_text()
+    );
     // Writes after the restore use a new actor id, and still reach the county.
     ok(
         &tc,

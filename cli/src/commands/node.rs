@@ -39,13 +39,19 @@ pub(crate) fn init(dir: &Path, args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Installs the stderr log subscriber (RUST_LOG, default `info`).
+/// Installs the stderr log subscriber (RUST_LOG, default `info`). Colours only when stderr is
+/// a terminal (and `NO_COLOR` is not set): a log redirected to a file or read by journald stays
+/// plain text.
 pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 

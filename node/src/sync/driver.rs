@@ -87,6 +87,14 @@ pub struct PeerSyncStatus {
     pub last_error: Option<String>,
 }
 
+/// Where the storage thread hands a session its store results.
+struct ResultsTx {
+    tx: mpsc::Sender<Result<OpResult, StoreError>>,
+    /// Told when a result found the channel full: the session would wait for it forever, so it
+    /// ends instead.
+    overflow: Arc<tokio::sync::Notify>,
+}
+
 /// Live byte and frame counters of one session.
 #[derive(Debug, Default)]
 struct Counters {
@@ -309,8 +317,11 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
     ));
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<Frame, String>>(READER_CAPACITY);
     let reader = tokio::spawn(read_frames(conn.clone(), recv, frames_tx, counters.clone()));
-    let (results_tx, mut results_rx) =
-        mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
+    let (tx, mut results_rx) = mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
+    let results_tx = ResultsTx {
+        tx,
+        overflow: Arc::new(tokio::sync::Notify::new()),
+    };
 
     let mut s = Session::new(summary, Instant::now());
     let mut tick = tokio::time::interval(TICK);
@@ -376,6 +387,12 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
                 }
             }
             reason = conn.closed() => break Err(format!("connection closed: {reason}")),
+            () = results_tx.overflow.notified() => {
+                let reason = "restart: the session fell behind its store results";
+                tracing::warn!(peer = %peer.node_id, facility = %peer.facility, "sync session fell behind its store results; ending it so that the next one starts afresh");
+                conn.close(close::SHUTDOWN.into(), reason.as_bytes());
+                break Err(reason.into());
+            }
         };
     };
     reader.abort();
@@ -518,7 +535,7 @@ async fn apply_effects(
     peer: &PeerIdentity,
     effects: Vec<Effect>,
     writer: &mpsc::Sender<Frame>,
-    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+    results: &ResultsTx,
 ) -> Result<(), String> {
     for e in effects {
         match e {
@@ -561,20 +578,22 @@ async fn submit(
     inner: &Arc<Inner>,
     ctx: &Arc<OpContext>,
     op: StoreOp,
-    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+    results: &ResultsTx,
 ) -> Result<(), String> {
     let ctx = ctx.clone();
-    let tx = results.clone();
+    let tx = results.tx.clone();
+    let overflow = results.overflow.clone();
     inner
         .store
         .submit(
             move |b| ops::execute(b, &ctx, op),
-            move |r| {
-                if tx.try_send(r).is_err() {
-                    tracing::error!(
-                        "sync session fell behind its store results; it will be restarted"
-                    );
-                }
+            move |r| match tx.try_send(r) {
+                Ok(()) => {}
+                // The session has ended: nobody waits for this result any more.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                // The session would miss a result it waits for and stall: end it instead, so
+                // that the connection is closed and the next session starts afresh.
+                Err(mpsc::error::TrySendError::Full(_)) => overflow.notify_one(),
             },
         )
         .await
