@@ -404,3 +404,52 @@ fn sync_wait_gives_up_with_exit_code_6_when_a_peer_is_unreachable() {
     let (_, err) = fails(&idle, &["sync", "wait", "--timeout", "1"]);
     assert!(err.contains("needs a running node"), "{err}");
 }
+
+/// Makes a node listen on a fixed loopback port, so that it keeps its address across restarts
+/// (as a county server does) and peers that dial it find it again.
+fn fixed_port(dir: &Path) -> std::net::SocketAddr {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.join("yilian.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("127.0.0.1:0"), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+#[test]
+fn a_county_killed_and_restarted_is_recognised_within_seconds() {
+    let tmp = tempdir();
+    let alliance = Alliance::new(tmp.path(), "Sync J");
+    let ch = alliance.node("CH-01", "county-hospital", "");
+    let tc = alliance.node("TC-01", "township-center", "");
+    fixed_port(&ch);
+    let ch_node = NodeProcess::start(&ch);
+    let _tc_node = NodeProcess::start(&tc);
+    link(&tc, &ch);
+    let first = note(&tc, "before the crash", "");
+    ok(&tc, &["sync", "wait", "--timeout", "30"]);
+    assert!(heads_of(&ch, &first).is_some());
+    ch_node.kill9();
+    let _ch_node = NodeProcess::start(&ch);
+    // A correctness bound, far below the idle timeout: only a restarted node that is told
+    // apart from a silent one (stateless reset) and redialed at once meets it.
+    let bound = Duration::from_secs(20);
+    wait_until(
+        bound,
+        "the township to reconnect to the restarted county",
+        || connected_to(&ch, "TC-01"),
+    );
+    let second = note(&tc, "after the restart", "");
+    wait_until(bound, "a new write to reach the restarted county", || {
+        heads_of(&ch, &second).is_some()
+    });
+    ok(&tc, &["sync", "wait", "--timeout", "30"]);
+}
