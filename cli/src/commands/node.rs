@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use yilian_node::config::{FacilityConfig, NetworkConfig};
 use yilian_node::control::{Request, Response};
 use yilian_node::datadir::DataDir;
+use yilian_node::sync::RefusalDirection;
 use yilian_node::transport::{PeerState, PeerStatus};
 
 use crate::cli::{InitArgs, NodeCommand, PeerCommand};
@@ -139,10 +140,13 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
         for p in &s.network.sync {
             t.add_row(vec![
                 p.facility.to_string(),
-                match (p.connected, p.caught_up) {
-                    (true, true) => "caught up".to_string(),
-                    (true, false) => "syncing".to_string(),
-                    (false, _) => format!("ended: {}", p.last_error.clone().unwrap_or_default()),
+                match (p.connected, p.caught_up, p.settled) {
+                    (true, true, _) => "caught up".to_string(),
+                    (true, false, true) => format!("{} document(s) refused", p.refusals.len()),
+                    (true, false, false) => "syncing".to_string(),
+                    (false, _, _) => {
+                        format!("ended: {}", p.last_error.clone().unwrap_or_default())
+                    }
                 },
                 p.last_synced_ms
                     .map(output::time)
@@ -153,6 +157,33 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
             ]);
         }
         output::line(t);
+        let refusals: Vec<_> = s
+            .network
+            .sync
+            .iter()
+            .flat_map(|p| p.refusals.iter().map(move |r| (p, r)))
+            .collect();
+        if !refusals.is_empty() {
+            let mut t = output::table(&["refused document", "peer", "way", "since", "reason"]);
+            for (p, r) in refusals {
+                t.add_row(vec![
+                    r.doc.to_string(),
+                    p.facility.to_string(),
+                    match (r.direction, r.repairing) {
+                        (RefusalDirection::Sent, false) => "refused by the peer",
+                        (RefusalDirection::Sent, true) => "refused by the peer (repair under way)",
+                        (RefusalDirection::Received, false) => "refused from the peer",
+                        (RefusalDirection::Received, true) => {
+                            "refused from the peer (repair under way)"
+                        }
+                    }
+                    .to_string(),
+                    output::time(r.at_ms),
+                    r.reason.clone(),
+                ]);
+            }
+            output::line(t);
+        }
     }
     Ok(())
 }

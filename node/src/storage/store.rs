@@ -14,7 +14,7 @@ use super::cache::DocCache;
 use super::error::StoreError;
 use super::tables::{
     self, CHANGES, DOCS, DocRecord, FACILITIES, FacilityEntry, INCREMENTS, KIND_COUNTS, META,
-    PEER_CHECKPOINTS, PEER_HEADS, PEER_STORES, SNAPSHOTS,
+    PEER_CHECKPOINTS, PEER_HEADS, PEER_STORES, RUNS, SNAPSHOTS,
 };
 use crate::documents::{self, Audience, DocInfo, DocKind};
 use crate::identity::actor_id;
@@ -65,7 +65,8 @@ pub struct StoreStats {
     pub cache_hits: u64,
     /// Cache misses since start.
     pub cache_misses: u64,
-    /// This store's random identity (new for every store and every restore), hex.
+    /// This store's random identity (new for every store and every restore found by a
+    /// peer), hex.
     pub store_id: String,
 }
 
@@ -144,26 +145,36 @@ impl Store {
         Store::from_db(path, db, node, opts)
     }
 
+    /// Takes the store for this process: every opening gets a fresh incarnation (the actor id
+    /// suffix), recorded durably with the point of the change sequence where it starts, before
+    /// anything is written with it. So no two processes ever write with the same actor id, even
+    /// when one of them works on a copy restored from a backup: none can reuse a sequence number
+    /// (Automerge's or the store's) that another process has used under the same name.
     fn from_db(
         path: &Path,
         db: Database,
         node: NodeId,
         opts: StoreOptions,
     ) -> Result<Store, StoreError> {
-        let (store_id, incarnation) = {
-            let rtx = redb::ReadableDatabase::begin_read(&db)?;
-            let meta = rtx.open_table(META)?;
-            let get = |k: &str| -> Result<Vec<u8>, StoreError> {
-                Ok(meta.get(k)?.map(|v| v.value().to_vec()).unwrap_or_default())
-            };
-            (get("store_id")?, get("incarnation")?)
+        let incarnation: [u8; 8] = crate::identity::random_bytes();
+        let wtx = db.begin_write()?;
+        let store_id = {
+            let mut meta = wtx.open_table(META)?;
+            let store_id = meta
+                .get("store_id")?
+                .map(|v| v.value().to_vec())
+                .unwrap_or_default();
+            let next_seq = meta
+                .get("next_seq")?
+                .map(|v| tables::be_u64(v.value()))
+                .unwrap_or(1);
+            meta.insert("incarnation", incarnation.as_slice())?;
+            wtx.open_table(RUNS)?.insert(next_seq, incarnation)?;
+            store_id
         };
+        wtx.commit()?;
         let store_id: [u8; 16] = store_id.try_into().map_err(|_| StoreError::Corrupt {
             what: "store id".into(),
-            reason: "missing or wrong length".into(),
-        })?;
-        let incarnation: [u8; 8] = incarnation.try_into().map_err(|_| StoreError::Corrupt {
-            what: "store incarnation".into(),
             reason: "missing or wrong length".into(),
         })?;
         Ok(Store {
@@ -255,6 +266,23 @@ pub struct Checkpoint {
     pub store_id: [u8; 16],
     /// Everything up to and including this sequence number is here.
     pub seq: u64,
+    /// The peer's run (see [`Batch::runs`]) that `seq` belongs to: a copy of the peer's store
+    /// restored from a backup has other runs after the backup, so a checkpoint taken from the
+    /// lost history does not match it even where the numbers do.
+    pub run: [u8; 8],
+}
+
+/// A change sequence's runs, as [`Batch::runs`] returns them: (first seq, incarnation), in
+/// order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Runs(pub Vec<(u64, [u8; 8])>);
+
+impl Runs {
+    /// The run a sequence number belongs to (the last one starting at or before it).
+    pub fn at(&self, seq: u64) -> Option<[u8; 8]> {
+        let i = self.0.partition_point(|(start, _)| *start <= seq);
+        i.checked_sub(1).map(|i| self.0[i].1)
+    }
 }
 
 /// What happened to bytes from a peer applied to a document.
@@ -269,6 +297,14 @@ pub enum Applied {
     },
     /// The bytes depend on changes this node lacks; nothing was stored.
     MissingDeps,
+    /// The bytes hold a change whose (actor, seq) this document already has with other
+    /// content: the two histories forked (see [`crate::documents::fork`]); nothing was stored.
+    Forked {
+        /// The actor whose changes differ.
+        actor: ActorId,
+        /// The sequence number found twice.
+        seq: u64,
+    },
 }
 
 impl Batch<'_> {
@@ -612,17 +648,63 @@ impl Batch<'_> {
     }
 
     /// Gives the store a new store id and a new actor id (from the next batch on): for a store
-    /// found to be restored from an older backup, so that peers treat it as reset and it never
-    /// writes a change number it already used before the backup was taken.
+    /// found to be restored from an older backup, so that peers treat its change sequence as
+    /// new (they send it everything again and forget what they knew it held).
     pub fn reincarnate(&mut self) -> Result<(), StoreError> {
         let store_id: [u8; 16] = crate::identity::random_bytes();
         let incarnation: [u8; 8] = crate::identity::random_bytes();
+        let next_seq = self.last_seq()? + 1;
         let mut meta = self.txn.open_table(META)?;
         meta.insert("store_id", store_id.as_slice())?;
         meta.insert("incarnation", incarnation.as_slice())?;
+        self.txn.open_table(RUNS)?.insert(next_seq, incarnation)?;
         self.dirty = true;
         *self.pending_identity = Some((store_id, incarnation));
         Ok(())
+    }
+
+    /// The runs of this store's change sequence: where each opening of the store started, with
+    /// its incarnation, in order.
+    pub fn runs(&self) -> Result<Runs, StoreError> {
+        let t = self.txn.open_table(RUNS)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (k, v) = r?;
+            out.push((k.value(), v.value()));
+        }
+        Ok(Runs(out))
+    }
+
+    /// Replaces a document's content with `doc`, which must hold everything the stored one
+    /// holds (a repaired fork: [`crate::documents::fork`]). It is stored as a new snapshot and
+    /// moves to the end of the change sequence, so peers are offered what is new.
+    pub fn replace(&mut self, id: &DocId, doc: Automerge) -> Result<DocInfo, StoreError> {
+        let mut rec = self.require(id)?;
+        let snapshot = doc.save();
+        self.dirty = true;
+        self.touched.push(*id);
+        {
+            let mut incs = self.txn.open_table(INCREMENTS)?;
+            for n in 0..rec.next_increment {
+                incs.remove((id.0, n))?;
+            }
+        }
+        self.txn
+            .open_table(SNAPSHOTS)?
+            .insert(id.0, snapshot.as_slice())?;
+        rec.snapshot_len = snapshot.len() as u64;
+        rec.increments_len = 0;
+        rec.next_increment = 0;
+        rec.heads = documents::heads_of(&doc);
+        rec.updated_ms = documents::now_ms();
+        self.bump_seq(*id, &mut rec)?;
+        self.txn
+            .open_table(DOCS)?
+            .insert(id.0, rec.encode().as_slice())?;
+        let mut cached = doc;
+        cached.set_actor(self.actor.clone());
+        self.cache.replace(*id, cached);
+        Ok(info_of(*id, &rec))
     }
 
     /// Records a facility met through an authenticated peer.
@@ -719,9 +801,13 @@ impl Batch<'_> {
         let v = t.get(peer.0)?;
         Ok(v.and_then(|v| {
             let b = v.value();
+            if b.len() != 32 {
+                return None;
+            }
             let store_id: [u8; 16] = b.get(..16)?.try_into().ok()?;
             let seq = tables::be_u64(b.get(16..24)?);
-            Some(Checkpoint { store_id, seq })
+            let run: [u8; 8] = b.get(24..32)?.try_into().ok()?;
+            Some(Checkpoint { store_id, seq, run })
         }))
     }
 
@@ -730,6 +816,7 @@ impl Batch<'_> {
     pub fn set_peer_checkpoint(&mut self, peer: &NodeId, cp: Checkpoint) -> Result<(), StoreError> {
         let mut raw = cp.store_id.to_vec();
         raw.extend_from_slice(&cp.seq.to_be_bytes());
+        raw.extend_from_slice(&cp.run);
         self.dirty = true;
         self.txn
             .open_table(PEER_CHECKPOINTS)?
@@ -798,6 +885,10 @@ impl Batch<'_> {
         }));
         let missing = match outcome {
             Ok(Ok(missing)) => missing,
+            Ok(Err(automerge::AutomergeError::DuplicateSeqNumber(seq, actor))) => {
+                self.cache.evict(doc);
+                return Ok(Applied::Forked { actor, seq });
+            }
             Ok(Err(e)) => {
                 self.cache.evict(doc);
                 return Err(StoreError::InvalidDocument(format!(
