@@ -81,6 +81,10 @@ pub struct Store {
     compact_min_bytes: u64,
     node: NodeId,
     pending_identity: Option<([u8; 16], [u8; 8])>,
+    /// The incarnation in `actor`.
+    incarnation: [u8; 8],
+    /// Whether `incarnation` is recorded in the store (with the first batch that writes).
+    recorded: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -146,37 +150,30 @@ impl Store {
     }
 
     /// Takes the store for this process: every opening gets a fresh incarnation (the actor id
-    /// suffix), recorded durably with the point of the change sequence where it starts, before
-    /// anything is written with it. So no two processes ever write with the same actor id, even
-    /// when one of them works on a copy restored from a backup: none can reuse a sequence number
-    /// (Automerge's or the store's) that another process has used under the same name.
+    /// suffix). It is recorded in `runs_v1`, with the point of the change sequence where this
+    /// process starts writing, in the same transaction as the first write made with it (so an
+    /// opening that only reads writes nothing, even on a full disk). No two processes ever
+    /// write with the same actor id, even when one of them works on a copy restored from a
+    /// backup: none can reuse a sequence number (Automerge's or the store's) that another
+    /// process has used under the same name.
     fn from_db(
         path: &Path,
         db: Database,
         node: NodeId,
         opts: StoreOptions,
     ) -> Result<Store, StoreError> {
-        let incarnation: [u8; 8] = crate::identity::random_bytes();
-        let wtx = db.begin_write()?;
         let store_id = {
-            let mut meta = wtx.open_table(META)?;
-            let store_id = meta
-                .get("store_id")?
+            let rtx = redb::ReadableDatabase::begin_read(&db)?;
+            let meta = rtx.open_table(META)?;
+            meta.get("store_id")?
                 .map(|v| v.value().to_vec())
-                .unwrap_or_default();
-            let next_seq = meta
-                .get("next_seq")?
-                .map(|v| tables::be_u64(v.value()))
-                .unwrap_or(1);
-            meta.insert("incarnation", incarnation.as_slice())?;
-            wtx.open_table(RUNS)?.insert(next_seq, incarnation)?;
-            store_id
+                .unwrap_or_default()
         };
-        wtx.commit()?;
         let store_id: [u8; 16] = store_id.try_into().map_err(|_| StoreError::Corrupt {
             what: "store id".into(),
             reason: "missing or wrong length".into(),
         })?;
+        let incarnation: [u8; 8] = crate::identity::random_bytes();
         Ok(Store {
             path: path.to_path_buf(),
             db: Some(db),
@@ -187,6 +184,8 @@ impl Store {
             compact_min_bytes: opts.compact_min_bytes,
             node,
             pending_identity: None,
+            incarnation,
+            recorded: false,
         })
     }
 
@@ -206,6 +205,8 @@ impl Store {
         if let Some((store_id, incarnation)) = self.pending_identity.take() {
             self.store_id = store_id;
             self.actor = actor_id(self.node, incarnation);
+            self.incarnation = incarnation;
+            self.recorded = false;
             // Loaded documents carry the old actor id.
             self.cache = DocCache::new(self.cache.capacity());
         }
@@ -218,9 +219,22 @@ impl Store {
         }
         let db = self.db.as_ref().ok_or(StoreError::Closed)?;
         let txn = db.begin_write()?;
+        let run_start = if self.recorded {
+            None
+        } else {
+            let next = txn
+                .open_table(META)?
+                .get("next_seq")?
+                .map(|v| tables::be_u64(v.value()))
+                .unwrap_or(1);
+            Some(next)
+        };
         Ok(Batch {
             txn,
             cache: &mut self.cache,
+            incarnation: self.incarnation,
+            run_start,
+            recorded: &mut self.recorded,
             actor: &self.actor,
             store_id: self.store_id,
             path: &self.path,
@@ -239,6 +253,10 @@ impl Store {
 pub struct Batch<'s> {
     txn: WriteTransaction,
     cache: &'s mut DocCache,
+    incarnation: [u8; 8],
+    /// Where this process's run starts, while its incarnation is not recorded yet.
+    run_start: Option<u64>,
+    recorded: &'s mut bool,
     actor: &'s ActorId,
     store_id: [u8; 16],
     path: &'s Path,
@@ -307,6 +325,21 @@ pub enum Applied {
     },
 }
 
+/// Records this process's incarnation, and the run of the change sequence it starts, in the
+/// transaction of its first write.
+fn record_run(
+    txn: &WriteTransaction,
+    run_start: Option<u64>,
+    incarnation: [u8; 8],
+) -> Result<(), StoreError> {
+    if let Some(start) = run_start {
+        txn.open_table(META)?
+            .insert("incarnation", incarnation.as_slice())?;
+        txn.open_table(RUNS)?.insert(start, incarnation)?;
+    }
+    Ok(())
+}
+
 impl Batch<'_> {
     /// Commits durably (or does nothing if the batch wrote nothing). On failure every document
     /// touched by the batch is dropped from the cache so memory never runs ahead of the disk.
@@ -318,13 +351,20 @@ impl Batch<'_> {
             dirty,
             touched,
             changed,
+            incarnation,
+            run_start,
+            recorded,
             ..
         } = self;
         let result = if dirty {
-            txn.commit().map_err(StoreError::from)
+            record_run(&txn, run_start, incarnation)
+                .and_then(|()| txn.commit().map_err(StoreError::from))
         } else {
             txn.abort().map_err(StoreError::from)
         };
+        if result.is_ok() && dirty {
+            *recorded = true;
+        }
         if let Err(e) = &result {
             for id in &touched {
                 cache.evict(id);
@@ -653,24 +693,29 @@ impl Batch<'_> {
     pub fn reincarnate(&mut self) -> Result<(), StoreError> {
         let store_id: [u8; 16] = crate::identity::random_bytes();
         let incarnation: [u8; 8] = crate::identity::random_bytes();
-        let next_seq = self.last_seq()? + 1;
-        let mut meta = self.txn.open_table(META)?;
-        meta.insert("store_id", store_id.as_slice())?;
-        meta.insert("incarnation", incarnation.as_slice())?;
-        self.txn.open_table(RUNS)?.insert(next_seq, incarnation)?;
+        // The new incarnation's run is recorded with its first write.
+        self.txn
+            .open_table(META)?
+            .insert("store_id", store_id.as_slice())?;
         self.dirty = true;
         *self.pending_identity = Some((store_id, incarnation));
         Ok(())
     }
 
-    /// The runs of this store's change sequence: where each opening of the store started, with
-    /// its incarnation, in order.
+    /// The runs of this store's change sequence: where each opening of the store that wrote
+    /// started, with its incarnation, in order; and this process's own run, which starts at the
+    /// next sequence number if it has not written yet.
     pub fn runs(&self) -> Result<Runs, StoreError> {
         let t = self.txn.open_table(RUNS)?;
         let mut out = Vec::new();
         for r in t.iter()? {
             let (k, v) = r?;
-            out.push((k.value(), v.value()));
+            if self.run_start.is_none_or(|start| k.value() < start) {
+                out.push((k.value(), v.value()));
+            }
+        }
+        if let Some(start) = self.run_start {
+            out.push((start, self.incarnation));
         }
         Ok(Runs(out))
     }

@@ -4,7 +4,7 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta_v1` | `&str` name | bytes: `schema_version` (u32 BE), `store_id` (16 random bytes, new for every store and every restore found by a peer), `incarnation` (8 random bytes, the actor id suffix, new at every open), `next_seq` (u64 BE) |
+//! | `meta_v1` | `&str` name | bytes: `schema_version` (u32 BE), `store_id` (16 random bytes, new for every store and every restore found by a peer), `incarnation` (8 random bytes: the actor id suffix of the last process that wrote; every opening takes a new one), `next_seq` (u64 BE) |
 //! | `docs_v1` | doc id `[u8;16]` | postcard `DocRecord` |
 //! | `snapshots_v1` | doc id | Automerge `save()` bytes |
 //! | `increments_v1` | (doc id, increment number u32) | Automerge change bytes (`save_after`) appended since the snapshot |
@@ -14,7 +14,7 @@
 //! | `peer_checkpoints_v1` | peer node id | 16-byte peer store id + u64 BE seq + 8-byte run (the peer's run covering seq): every change of that peer store up to seq is here (receiver-held checkpoint) |
 //! | `peer_stores_v1` | peer node id | the peer's store id when last seen (a change means the peer's store was reset) |
 //! | `facilities_v1` | facility code `&str` | postcard [`FacilityEntry`]: a facility of the alliance this node has met (from its certificate) |
-//! | `runs_v1` | first seq u64 | 8 bytes: the incarnation of the process that opened the store when `next_seq` was this; it names the stretch of the change sequence from here to the next run, so that a peer's checkpoint can be checked against this copy's history |
+//! | `runs_v1` | first seq u64 | 8 bytes: the incarnation of the process whose first write found `next_seq` at this number (recorded in that write's transaction); it names the stretch of the change sequence from here to the next run, so that a peer's checkpoint can be checked against this copy's history |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -48,8 +48,8 @@ pub(crate) const PEER_STORES: TableDefinition<[u8; 16], [u8; 16]> =
 /// Facilities of the alliance this node has met.
 pub(crate) const FACILITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("facilities_v1");
 
-/// Runs of the change sequence: the first sequence number each opening of the store could use,
-/// and that process's incarnation.
+/// Runs of the change sequence: the first sequence number each opening of the store that wrote
+/// could use, and that process's incarnation.
 pub(crate) const RUNS: TableDefinition<u64, [u8; 8]> = TableDefinition::new("runs_v1");
 
 /// The schema version this build writes.

@@ -386,17 +386,53 @@ fn runs_name_each_opening_from_the_sequence_number_it_starts_at() {
         .unwrap();
     }
     drop(store);
-    // An opening that writes nothing is replaced by the next one at the same point.
-    drop(Store::open(&path, node(), opts(16, 64)).unwrap());
+    // An opening that only reads records nothing (it commits nothing at all).
+    let recorded = |path: &std::path::Path| -> Vec<(u64, [u8; 8])> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let db = redb::Database::open(path).unwrap();
+        let rtx = db.begin_read().unwrap();
+        let t = rtx.open_table(tables::RUNS).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (k.value(), v.value())
+            })
+            .collect()
+    };
+    let before = recorded(&path);
+    assert_eq!(before.len(), 1);
+    {
+        let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+        run(&mut store, |b| b.list(None)).unwrap();
+    }
+    assert_eq!(
+        recorded(&path),
+        before,
+        "a read-only opening recorded a run"
+    );
     let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
     let runs = run(&mut store, |b| b.runs()).unwrap();
     let starts: Vec<u64> = runs.0.iter().map(|(s, _)| *s).collect();
+    // This process's own run starts where its first write will go.
     assert_eq!(starts, [1, 4]);
     assert_eq!(runs.at(0), None);
     assert_eq!(runs.at(3), Some(runs.0[0].1));
     assert_eq!(runs.at(4), Some(runs.0[1].1));
     assert_eq!(runs.at(900), Some(runs.0[1].1));
     assert_ne!(runs.0[0].1, runs.0[1].1);
+    let mine = runs.0[1].1;
+    // Once it writes, the run is on disk for the next process to see.
+    let actor = store.actor().clone();
+    run(&mut store, |b| {
+        b.create(DocKind::Note, Audience::default(), new_doc(&actor, "3"))
+    })
+    .unwrap();
+    drop(store);
+    let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+    let runs = run(&mut store, |b| b.runs()).unwrap();
+    assert_eq!(runs.0[1], (4, mine));
+    assert_eq!(runs.0[2].0, 5);
 }
 
 #[test]
