@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use yilian_node::control::{ClientError, ControlClient, Request, Response};
-use yilian_node::datadir::{DataDir, DataDirError};
+use yilian_node::datadir::{DataDir, DataDirError, STORE_LOCK_POLL, STORE_LOCK_WAIT};
 use yilian_node::identity::tls::TlsMaterial;
 use yilian_node::revocation::Revocation;
 use yilian_node::service::{Service, ServiceParts};
@@ -29,26 +29,60 @@ pub(crate) async fn node_running(dir: &Path) -> bool {
         .is_ok()
 }
 
-/// Connects to the node running on `dir`, or opens `dir` directly if none runs.
+/// What this process is, for the store's holder record: `yilian` and the command words, never
+/// argument values (they may name patients).
+fn holder_description() -> String {
+    let mut words = vec!["yilian".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--dir" {
+            args.next();
+            continue;
+        }
+        let command_word = !a.is_empty()
+            && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            && !a.starts_with('-');
+        if !command_word || words.len() > 2 {
+            break;
+        }
+        words.push(a);
+    }
+    words.join(" ")
+}
+
+/// Connects to the node running on `dir`, or opens `dir` directly if none runs. Another
+/// process may hold the store for a moment (a node starting, another offline command): wait
+/// for it, up to [`STORE_LOCK_WAIT`].
 pub(crate) async fn connect(dir: &Path) -> Result<Conn> {
     let dd = DataDir::new(dir);
-    match ControlClient::connect(&dd.socket_path()).await {
-        Ok(c) => return Ok(Conn::Remote(c)),
-        Err(ClientError::NotRunning(_)) => {}
-        Err(e) => return Err(e).context("cannot reach the node"),
-    }
-    let (cfg, key) = dd.load()?;
-    let store = match dd.open_store(key.node_id(), &cfg) {
-        Ok(s) => s,
-        Err(DataDirError::Store {
-            source: StoreError::InUse,
-            ..
-        }) => bail!(
-            "{} is in use by another yilian process, but its control socket does not answer; \
-             if a node is starting, try again in a moment",
-            dir.display()
-        ),
-        Err(e) => return Err(e.into()),
+    let started = std::time::Instant::now();
+    let (cfg, key, store) = loop {
+        match ControlClient::connect(&dd.socket_path()).await {
+            Ok(c) => return Ok(Conn::Remote(c)),
+            Err(ClientError::NotRunning(_)) => {}
+            Err(e) => return Err(e).context("cannot reach the node"),
+        }
+        let (cfg, key) = dd.load()?;
+        match dd.open_store_as(key.node_id(), &cfg, &holder_description()) {
+            Ok(s) => break (cfg, key, s),
+            Err(DataDirError::Store {
+                source: StoreError::InUse,
+                ..
+            }) if started.elapsed() < STORE_LOCK_WAIT => {
+                tokio::time::sleep(STORE_LOCK_POLL).await;
+            }
+            Err(DataDirError::Store {
+                source: StoreError::InUse,
+                ..
+            }) => bail!(
+                "{} is in use by {}, and no node answers on its control socket; \
+                 try again once it has finished",
+                dir.display(),
+                dd.store_holder()
+                    .map_or_else(|| "another process".to_string(), |h| h.to_string())
+            ),
+            Err(e) => return Err(e.into()),
+        }
     };
     let tls = TlsMaterial::load(&dd, &key).context("the installed certificates are unusable")?;
     let (handle, thread) = worker::spawn(store);

@@ -16,6 +16,20 @@ pub(crate) const EXIT_INVALID: u8 = 4;
 pub(crate) const EXIT_STORAGE: u8 = 5;
 /// The node is not reachable or is shutting down.
 pub(crate) const EXIT_UNAVAILABLE: u8 = 6;
+/// Documents were refused by a peer or from a peer (`sync wait`).
+pub(crate) const EXIT_REFUSED: u8 = 7;
+
+/// Documents that a sync exchange refused; the message names them.
+#[derive(Debug)]
+pub(crate) struct DocumentsRefused(pub(crate) String);
+
+impl std::fmt::Display for DocumentsRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DocumentsRefused {}
 
 /// The node refused a request.
 #[derive(Debug)]
@@ -39,6 +53,9 @@ pub(crate) fn error(e: &anyhow::Error) {
 
 /// The exit code for an error.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<DocumentsRefused>().is_some() {
+        return EXIT_REFUSED;
+    }
     if let Some(r) = e.downcast_ref::<NodeRefused>() {
         return match r.kind {
             ErrorKind::NotFound => EXIT_NOT_FOUND,

@@ -20,9 +20,22 @@ use crate::transport::Network;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
-    /// Another node already runs on this directory.
-    #[error("a node is already running on {0} (its database is locked); stop it first")]
+    /// Another node already runs on this directory (its control socket answers).
+    #[error("a node is already running on {0} (its control socket answers); stop it first")]
     AlreadyRunning(String),
+    /// Another process kept the store for longer than the node waits.
+    #[error(
+        "the store of {dir} is in use by {holder} and was not released within {waited_secs} s; \
+         stop that process or start the node again once it has finished"
+    )]
+    StoreBusy {
+        /// The data directory.
+        dir: String,
+        /// Who holds it, as far as its record tells.
+        holder: String,
+        /// How long the node waited.
+        waited_secs: u64,
+    },
     /// The data directory is unusable.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
@@ -48,14 +61,7 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     let dd = DataDir::new(dir);
     let (cfg, key) = dd.load()?;
     let node_id = key.node_id();
-    let store = match dd.open_store(node_id, &cfg) {
-        Ok(s) => s,
-        Err(DataDirError::Store {
-            source: StoreError::InUse,
-            ..
-        }) => return Err(NodeError::AlreadyRunning(dir.display().to_string())),
-        Err(e) => return Err(e.into()),
-    };
+    let store = open_store_waiting(&dd, node_id, &cfg).await?;
     // A full file-size limit must surface as a write error (EFBIG), not kill the process.
     let _xfsz =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ));
@@ -157,6 +163,47 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
     let _ = std::fs::remove_file(&sock);
     tracing::info!("node stopped cleanly");
     Ok(())
+}
+
+/// Opens the store for the node. Another process may hold it for a moment (an offline command
+/// such as `yilian status` run while the node starts): wait for it, up to
+/// [`STORE_LOCK_WAIT`](crate::datadir::STORE_LOCK_WAIT). A node that already runs answers on the
+/// control socket and is reported at once.
+async fn open_store_waiting(
+    dd: &DataDir,
+    node: crate::ids::NodeId,
+    cfg: &crate::config::NodeConfig,
+) -> Result<crate::storage::Store, NodeError> {
+    let started = tokio::time::Instant::now();
+    let dir = || dd.root().display().to_string();
+    loop {
+        match dd.open_store_as(node, cfg, "yilian node run") {
+            Ok(s) => return Ok(s),
+            Err(DataDirError::Store {
+                source: StoreError::InUse,
+                ..
+            }) => {
+                if crate::control::ControlClient::connect(&dd.socket_path())
+                    .await
+                    .is_ok()
+                {
+                    return Err(NodeError::AlreadyRunning(dir()));
+                }
+                if started.elapsed() >= crate::datadir::STORE_LOCK_WAIT {
+                    return Err(NodeError::StoreBusy {
+                        dir: dir(),
+                        holder: dd.store_holder().map_or_else(
+                            || "another process (it left no record of itself)".to_string(),
+                            |h| h.to_string(),
+                        ),
+                        waited_secs: crate::datadir::STORE_LOCK_WAIT.as_secs(),
+                    });
+                }
+                tokio::time::sleep(crate::datadir::STORE_LOCK_POLL).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Why the node's own certificate cannot be used now, if it cannot.

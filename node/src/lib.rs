@@ -12,7 +12,7 @@
 //! | [`config`] | the node's TOML configuration |
 //! | [`datadir`] | the data directory: which file is where, `init`, opening, locking |
 //! | [`identity`] | the node key, node id and actor id |
-//! | [`documents`] | document kinds, audiences, metadata and typed document schemas |
+//! | [`documents`] | document kinds, audiences, metadata, typed document schemas, fork repair |
 //! | [`framing`] | length-prefixed frames with size and time limits |
 //! | [`storage`] | the redb store: snapshots + increments, change sequence, cache, storage thread |
 //! | [`transport`] | QUIC endpoint, mutual TLS peers, connection manager |

@@ -74,7 +74,8 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
     assert_eq!(lossy["updates_per_township"], 5);
     assert!(
         lossy["converge_s"].as_f64().unwrap() > 0.0
-            && lossy["busiest_link_bytes"].as_u64().unwrap() > 0,
+            && lossy["busiest_link_bytes"].as_u64().unwrap() > 0
+            && lossy["restart_reconnect_s"].as_f64().unwrap() > 0.0,
         "{lossy}"
     );
 

@@ -413,3 +413,74 @@ fn a_full_disk_fails_the_write_clearly_and_keeps_what_was_stored() {
     );
     node.stop();
 }
+
+#[test]
+fn a_node_log_written_to_a_file_has_no_colour_codes() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("tc");
+    init(&dir, "TC-01", "township-center");
+    // The harness sends the node's stderr to a file, as systemd or `2>node.log` would.
+    let node = NodeProcess::start(&dir);
+    note_add(&dir, "logged");
+    let log = node.log_text();
+    assert_eq!(node.stop(), 0);
+    assert!(log.contains("node ready"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "colour escape codes in a log file:\n{log:?}"
+    );
+}
+
+#[test]
+fn a_node_starts_while_offline_commands_run_in_a_loop() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("tc");
+    init(&dir, "TC-01", "township-center");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looping = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Offline while no node runs (each run holds the store for a moment), over the
+                // socket while one does; either may fail while a node starts or stops.
+                let _ = run(&dir, &["status"]);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    // Each start races the loop for the store; every one must come up.
+    for _ in 0..6 {
+        let node = NodeProcess::start(&dir);
+        note_add(&dir, "started");
+        assert_eq!(node.stop(), 0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(looping.join().unwrap() > 6, "the status loop hardly ran");
+}
+
+#[test]
+fn a_node_that_cannot_get_the_store_names_the_process_holding_it() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("tc");
+    init(&dir, "TC-01", "township-center");
+    // This test process holds the store, as a long offline command would.
+    let dd = yilian_node::datadir::DataDir::new(&dir);
+    let (cfg, key) = dd.load().unwrap();
+    let store = dd.open_store(key.node_id(), &cfg).unwrap();
+    let (code, err) = fails(&dir, &["node", "run"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("process {}", std::process::id())),
+        "the holder is not named: {err}"
+    );
+    assert!(
+        !err.contains("a node is already running"),
+        "no node runs here: {err}"
+    );
+    drop(store);
+    // Once it lets go, the node starts.
+    let node = NodeProcess::start(&dir);
+    assert_eq!(node.stop(), 0);
+}

@@ -98,6 +98,12 @@ impl ChildNode {
             .status();
         let _ = self.child.wait();
     }
+
+    /// SIGKILL: the process gets no chance to close its connections.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A referral-sized document (about 17 fields and a 5-entry history), shaped as a note so the
@@ -732,6 +738,34 @@ pub(crate) async fn lossy(
         .sum();
     let bytes_time = busiest as f64 * 8.0 / spec.rate_bps as f64;
     let ratio = converge.as_secs_f64() / bytes_time.max(f64::EPSILON);
+
+    // The county crashes (SIGKILL) and comes back on the same address: how long until both
+    // townships have a session with it again, over the lossy links.
+    let county_dd = DataDir::new(&members[0].dir);
+    let (mut cfg, _) = county_dd.load()?;
+    cfg.network.listen = county;
+    cfg.save(&county_dd.config_path())?;
+    ch.kill9();
+    let ch = ChildNode::start(&members[0].dir).await?;
+    let t1 = Instant::now();
+    loop {
+        let sessions = ch
+            .status()
+            .await?
+            .network
+            .sync
+            .iter()
+            .filter(|s| s.connected)
+            .count();
+        if sessions == 2 {
+            break;
+        }
+        if t1.elapsed() > limit {
+            bail!("the townships did not reconnect to the restarted county within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let recognised = t1.elapsed();
     tb.stop();
     ta.stop();
     ch.stop();
@@ -741,6 +775,7 @@ pub(crate) async fn lossy(
             "loss": spec.loss, "rate_bps": spec.rate_bps, "initial_sync_s": initial.as_secs_f64(),
             "converge_s": converge.as_secs_f64(), "busiest_link_bytes": busiest, "total_link_bytes": total,
             "bytes_alone_s": bytes_time, "ratio": ratio, "datagrams_dropped": dropped,
+            "restart_reconnect_s": recognised.as_secs_f64(),
         }));
     }
     let mut t = output::table(&[
@@ -751,6 +786,7 @@ pub(crate) async fn lossy(
         "bytes on busiest link",
         "bytes alone need",
         "ratio (target <= 2)",
+        "county restart: both back in",
     ]);
     t.add_row(vec![
         format!("{updates} on each of 2 townships"),
@@ -765,6 +801,7 @@ pub(crate) async fn lossy(
         busiest.to_string(),
         format!("{bytes_time:.2} s"),
         format!("{ratio:.2}"),
+        format!("{:.2} s", recognised.as_secs_f64()),
     ]);
     output::line(t);
     Ok(())

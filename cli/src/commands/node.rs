@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use yilian_node::config::{FacilityConfig, NetworkConfig};
 use yilian_node::control::{Request, Response};
 use yilian_node::datadir::DataDir;
+use yilian_node::sync::RefusalDirection;
 use yilian_node::transport::{PeerState, PeerStatus};
 
 use crate::cli::{InitArgs, NodeCommand, PeerCommand};
@@ -40,13 +41,19 @@ pub(crate) fn init(dir: &Path, args: InitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Installs the stderr log subscriber (RUST_LOG, default `info`).
+/// Installs the stderr log subscriber (RUST_LOG, default `info`). Colours only when stderr is
+/// a terminal (and `NO_COLOR` is not set): a log redirected to a file or read by journald stays
+/// plain text.
 pub(crate) fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
@@ -145,10 +152,13 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
         for p in &s.network.sync {
             t.add_row(vec![
                 p.facility.to_string(),
-                match (p.connected, p.caught_up) {
-                    (true, true) => "caught up".to_string(),
-                    (true, false) => "syncing".to_string(),
-                    (false, _) => format!("ended: {}", p.last_error.clone().unwrap_or_default()),
+                match (p.connected, p.caught_up, p.settled) {
+                    (true, true, _) => "caught up".to_string(),
+                    (true, false, true) => format!("{} document(s) refused", p.refusals.len()),
+                    (true, false, false) => "syncing".to_string(),
+                    (false, _, _) => {
+                        format!("ended: {}", p.last_error.clone().unwrap_or_default())
+                    }
                 },
                 p.last_synced_ms
                     .map(output::time)
@@ -159,6 +169,33 @@ pub(crate) async fn status(dir: &Path, json: bool) -> Result<()> {
             ]);
         }
         output::line(t);
+        let refusals: Vec<_> = s
+            .network
+            .sync
+            .iter()
+            .flat_map(|p| p.refusals.iter().map(move |r| (p, r)))
+            .collect();
+        if !refusals.is_empty() {
+            let mut t = output::table(&["refused document", "peer", "way", "since", "reason"]);
+            for (p, r) in refusals {
+                t.add_row(vec![
+                    r.doc.to_string(),
+                    p.facility.to_string(),
+                    match (r.direction, r.repairing) {
+                        (RefusalDirection::Sent, false) => "refused by the peer",
+                        (RefusalDirection::Sent, true) => "refused by the peer (repair under way)",
+                        (RefusalDirection::Received, false) => "refused from the peer",
+                        (RefusalDirection::Received, true) => {
+                            "refused from the peer (repair under way)"
+                        }
+                    }
+                    .to_string(),
+                    output::time(r.at_ms),
+                    r.reason.clone(),
+                ]);
+            }
+            output::line(t);
+        }
     }
     Ok(())
 }

@@ -151,8 +151,14 @@ impl Relay {
         let b = back.clone();
         tasks.push(tokio::spawn(async move {
             let mut buf = vec![0u8; 65_536];
-            while let Ok(n) = b.recv(&mut buf).await {
-                down.admit(buf[..n].to_vec());
+            loop {
+                match b.recv(&mut buf).await {
+                    Ok(n) => down.admit(buf[..n].to_vec()),
+                    // The server is down for a moment (a restart): the kernel reports the
+                    // datagrams it could not deliver; keep relaying once it is back.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                    Err(_) => break,
+                }
             }
         }));
         Ok(Relay { addr, stats, tasks })

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use yilian_node::control::{ClientError, ControlClient, Request, Response, StatusReport};
 use yilian_node::datadir::DataDir;
-use yilian_node::sync::PeerSyncStatus;
+use yilian_node::sync::{PeerSyncStatus, RefusalDirection};
 
 use crate::cli::SyncCommand;
-use crate::output::{self, NodeRefused};
+use crate::output::{self, DocumentsRefused, NodeRefused};
 
 /// How often `sync wait` polls the node.
 const POLL: Duration = Duration::from_millis(200);
@@ -38,6 +38,29 @@ fn matches(s: &PeerSyncStatus, sel: &str) -> bool {
 /// Changes still to exchange with a peer, in change-sequence units.
 fn remaining(s: &PeerSyncStatus) -> u64 {
     s.backlog + s.peer_last_seq.saturating_sub(s.incoming_checkpoint) + u64::from(!s.scan_complete)
+}
+
+/// Every refused document of the selected peers, one clause each.
+fn refusals_text(peers: &[&PeerSyncStatus]) -> String {
+    let mut parts = Vec::new();
+    for s in peers {
+        for r in &s.refusals {
+            let way = match r.direction {
+                RefusalDirection::Sent => format!("{} refused it", s.facility),
+                RefusalDirection::Received => format!("refused from {}", s.facility),
+            };
+            let repairing = if r.repairing {
+                ", repair under way"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "document {} ({way}{repairing}: {})",
+                r.doc, r.reason
+            ));
+        }
+    }
+    parts.join("; ")
 }
 
 async fn wait(dir: &Path, peer: Option<&str>, timeout: Duration) -> Result<()> {
@@ -93,13 +116,28 @@ async fn wait(dir: &Path, peer: Option<&str>, timeout: Duration) -> Result<()> {
             .iter()
             .filter(|s| !(s.connected && s.caught_up))
             .map(|s| {
-                if s.connected {
-                    format!("{} ({} to go)", s.facility, remaining(s))
-                } else {
+                if !s.connected {
                     format!("{} (not connected)", s.facility)
+                } else if s.settled {
+                    format!("{} ({} document(s) refused)", s.facility, s.refusals.len())
+                } else {
+                    format!("{} ({} to go)", s.facility, remaining(s))
                 }
             })
             .collect();
+        // Nothing moves any more and a refusal stands that no repair will lift: say so now.
+        let refused = !selected.is_empty()
+            && selected.iter().all(|s| s.connected && s.settled)
+            && selected
+                .iter()
+                .any(|s| s.refusals.iter().any(|r| !r.repairing));
+        if refused {
+            bar.finish_and_clear();
+            return Err(anyhow::Error::new(DocumentsRefused(format!(
+                "not caught up: documents were refused: {}",
+                refusals_text(&selected)
+            ))));
+        }
         bar.set_message(if waiting.is_empty() {
             "settling".to_string()
         } else {
@@ -124,6 +162,14 @@ async fn wait(dir: &Path, peer: Option<&str>, timeout: Duration) -> Result<()> {
         }
         if started.elapsed() >= timeout {
             bar.finish_and_clear();
+            if selected.iter().any(|s| !s.refusals.is_empty()) {
+                return Err(anyhow::Error::new(DocumentsRefused(format!(
+                    "not caught up after {} s: {}; documents were refused: {}",
+                    timeout.as_secs(),
+                    waiting.join(", "),
+                    refusals_text(&selected)
+                ))));
+            }
             let who = if waiting.is_empty() {
                 match peer {
                     Some(p) => format!("no connected peer matches {p:?}"),

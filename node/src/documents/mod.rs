@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod csvfile;
 pub mod dispensing;
 pub mod fhir;
+pub mod fork;
 pub mod keyed;
 pub mod note;
 pub mod outreach;

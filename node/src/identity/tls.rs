@@ -139,6 +139,43 @@ impl TlsMaterial {
         })
     }
 
+    /// 32 bytes derived from the node key for one purpose (HKDF-SHA256 with `label` as the
+    /// salt): stable across restarts, different for every node and purpose, and telling
+    /// nothing about the key.
+    fn derived(&self, label: &[u8]) -> Option<[u8; 32]> {
+        struct Len32;
+        impl ring::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let prk =
+            ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, label).extract(self.key.secret_der());
+        let mut out = [0u8; 32];
+        // Expanding to 32 bytes cannot fail (HKDF-SHA256 allows up to 8,160).
+        prk.expand(&[], Len32).ok()?.fill(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// The key QUIC derives its stateless-reset tokens from, derived from the node key: the
+    /// same across restarts, so a peer still holding a connection to the previous process is
+    /// told at its next packet that the connection is gone, instead of waiting for the idle
+    /// timeout. `None` only if the derivation fails.
+    pub fn stateless_reset_key(&self) -> Option<ring::hmac::Key> {
+        self.derived(b"yilian/quic-stateless-reset/v1")
+            .map(|k| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &k))
+    }
+
+    /// The key QUIC signs its connection ids with (see [`Self::stateless_reset_key`]): a
+    /// restarted node must recognise the ids its previous process handed out, or it drops
+    /// their packets instead of answering them with a stateless reset.
+    pub fn connection_id_key(&self) -> Option<u64> {
+        let k = self.derived(b"yilian/quic-connection-id/v1")?;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&k[..8]);
+        Some(u64::from_le_bytes(b))
+    }
+
     /// The node's own certificate, read.
     pub fn info(&self) -> &CertInfo {
         &self.info

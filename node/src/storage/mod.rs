@@ -20,9 +20,10 @@ pub mod tables;
 pub mod worker;
 
 pub use error::StoreError;
+pub(crate) use store::panic_text;
 pub use store::{
     Applied, Batch, ChangeEvent, Checkpoint, MAX_DOC_BYTES, MIN_COMPACT_BYTES, REDB_CACHE_BYTES,
-    Store, StoreOptions, StoreStats, load_untrusted,
+    Runs, Store, StoreOptions, StoreStats, load_untrusted,
 };
 pub use tables::FacilityEntry;
 pub use worker::StoreHandle;

@@ -14,7 +14,7 @@ use super::cache::DocCache;
 use super::error::StoreError;
 use super::tables::{
     self, CHANGES, DOCS, DocRecord, FACILITIES, FacilityEntry, INCREMENTS, KIND_COUNTS, META,
-    PEER_CHECKPOINTS, PEER_HEADS, PEER_STORES, SNAPSHOTS,
+    PEER_CHECKPOINTS, PEER_HEADS, PEER_STORES, RUNS, SNAPSHOTS,
 };
 use crate::documents::{self, Audience, DocInfo, DocKind};
 use crate::identity::actor_id;
@@ -65,7 +65,8 @@ pub struct StoreStats {
     pub cache_hits: u64,
     /// Cache misses since start.
     pub cache_misses: u64,
-    /// This store's random identity (new for every store and every restore), hex.
+    /// This store's random identity (new for every store and every restore found by a
+    /// peer), hex.
     pub store_id: String,
 }
 
@@ -80,6 +81,10 @@ pub struct Store {
     compact_min_bytes: u64,
     node: NodeId,
     pending_identity: Option<([u8; 16], [u8; 8])>,
+    /// The incarnation in `actor`.
+    incarnation: [u8; 8],
+    /// Whether `incarnation` is recorded in the store (with the first batch that writes).
+    recorded: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -144,28 +149,31 @@ impl Store {
         Store::from_db(path, db, node, opts)
     }
 
+    /// Takes the store for this process: every opening gets a fresh incarnation (the actor id
+    /// suffix). It is recorded in `runs_v1`, with the point of the change sequence where this
+    /// process starts writing, in the same transaction as the first write made with it (so an
+    /// opening that only reads writes nothing, even on a full disk). No two processes ever
+    /// write with the same actor id, even when one of them works on a copy restored from a
+    /// backup: none can reuse a sequence number (Automerge's or the store's) that another
+    /// process has used under the same name.
     fn from_db(
         path: &Path,
         db: Database,
         node: NodeId,
         opts: StoreOptions,
     ) -> Result<Store, StoreError> {
-        let (store_id, incarnation) = {
+        let store_id = {
             let rtx = redb::ReadableDatabase::begin_read(&db)?;
             let meta = rtx.open_table(META)?;
-            let get = |k: &str| -> Result<Vec<u8>, StoreError> {
-                Ok(meta.get(k)?.map(|v| v.value().to_vec()).unwrap_or_default())
-            };
-            (get("store_id")?, get("incarnation")?)
+            meta.get("store_id")?
+                .map(|v| v.value().to_vec())
+                .unwrap_or_default()
         };
         let store_id: [u8; 16] = store_id.try_into().map_err(|_| StoreError::Corrupt {
             what: "store id".into(),
             reason: "missing or wrong length".into(),
         })?;
-        let incarnation: [u8; 8] = incarnation.try_into().map_err(|_| StoreError::Corrupt {
-            what: "store incarnation".into(),
-            reason: "missing or wrong length".into(),
-        })?;
+        let incarnation: [u8; 8] = crate::identity::random_bytes();
         Ok(Store {
             path: path.to_path_buf(),
             db: Some(db),
@@ -176,6 +184,8 @@ impl Store {
             compact_min_bytes: opts.compact_min_bytes,
             node,
             pending_identity: None,
+            incarnation,
+            recorded: false,
         })
     }
 
@@ -195,6 +205,8 @@ impl Store {
         if let Some((store_id, incarnation)) = self.pending_identity.take() {
             self.store_id = store_id;
             self.actor = actor_id(self.node, incarnation);
+            self.incarnation = incarnation;
+            self.recorded = false;
             // Loaded documents carry the old actor id.
             self.cache = DocCache::new(self.cache.capacity());
         }
@@ -207,9 +219,22 @@ impl Store {
         }
         let db = self.db.as_ref().ok_or(StoreError::Closed)?;
         let txn = db.begin_write()?;
+        let run_start = if self.recorded {
+            None
+        } else {
+            let next = txn
+                .open_table(META)?
+                .get("next_seq")?
+                .map(|v| tables::be_u64(v.value()))
+                .unwrap_or(1);
+            Some(next)
+        };
         Ok(Batch {
             txn,
             cache: &mut self.cache,
+            incarnation: self.incarnation,
+            run_start,
+            recorded: &mut self.recorded,
             actor: &self.actor,
             store_id: self.store_id,
             path: &self.path,
@@ -228,6 +253,10 @@ impl Store {
 pub struct Batch<'s> {
     txn: WriteTransaction,
     cache: &'s mut DocCache,
+    incarnation: [u8; 8],
+    /// Where this process's run starts, while its incarnation is not recorded yet.
+    run_start: Option<u64>,
+    recorded: &'s mut bool,
     actor: &'s ActorId,
     store_id: [u8; 16],
     path: &'s Path,
@@ -255,6 +284,23 @@ pub struct Checkpoint {
     pub store_id: [u8; 16],
     /// Everything up to and including this sequence number is here.
     pub seq: u64,
+    /// The peer's run (see [`Batch::runs`]) that `seq` belongs to: a copy of the peer's store
+    /// restored from a backup has other runs after the backup, so a checkpoint taken from the
+    /// lost history does not match it even where the numbers do.
+    pub run: [u8; 8],
+}
+
+/// A change sequence's runs, as [`Batch::runs`] returns them: (first seq, incarnation), in
+/// order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Runs(pub Vec<(u64, [u8; 8])>);
+
+impl Runs {
+    /// The run a sequence number belongs to (the last one starting at or before it).
+    pub fn at(&self, seq: u64) -> Option<[u8; 8]> {
+        let i = self.0.partition_point(|(start, _)| *start <= seq);
+        i.checked_sub(1).map(|i| self.0[i].1)
+    }
 }
 
 /// What happened to bytes from a peer applied to a document.
@@ -269,6 +315,29 @@ pub enum Applied {
     },
     /// The bytes depend on changes this node lacks; nothing was stored.
     MissingDeps,
+    /// The bytes hold a change whose (actor, seq) this document already has with other
+    /// content: the two histories forked (see [`crate::documents::fork`]); nothing was stored.
+    Forked {
+        /// The actor whose changes differ.
+        actor: ActorId,
+        /// The sequence number found twice.
+        seq: u64,
+    },
+}
+
+/// Records this process's incarnation, and the run of the change sequence it starts, in the
+/// transaction of its first write.
+fn record_run(
+    txn: &WriteTransaction,
+    run_start: Option<u64>,
+    incarnation: [u8; 8],
+) -> Result<(), StoreError> {
+    if let Some(start) = run_start {
+        txn.open_table(META)?
+            .insert("incarnation", incarnation.as_slice())?;
+        txn.open_table(RUNS)?.insert(start, incarnation)?;
+    }
+    Ok(())
 }
 
 impl Batch<'_> {
@@ -282,13 +351,20 @@ impl Batch<'_> {
             dirty,
             touched,
             changed,
+            incarnation,
+            run_start,
+            recorded,
             ..
         } = self;
         let result = if dirty {
-            txn.commit().map_err(StoreError::from)
+            record_run(&txn, run_start, incarnation)
+                .and_then(|()| txn.commit().map_err(StoreError::from))
         } else {
             txn.abort().map_err(StoreError::from)
         };
+        if result.is_ok() && dirty {
+            *recorded = true;
+        }
         if let Err(e) = &result {
             for id in &touched {
                 cache.evict(id);
@@ -612,17 +688,68 @@ impl Batch<'_> {
     }
 
     /// Gives the store a new store id and a new actor id (from the next batch on): for a store
-    /// found to be restored from an older backup, so that peers treat it as reset and it never
-    /// writes a change number it already used before the backup was taken.
+    /// found to be restored from an older backup, so that peers treat its change sequence as
+    /// new (they send it everything again and forget what they knew it held).
     pub fn reincarnate(&mut self) -> Result<(), StoreError> {
         let store_id: [u8; 16] = crate::identity::random_bytes();
         let incarnation: [u8; 8] = crate::identity::random_bytes();
-        let mut meta = self.txn.open_table(META)?;
-        meta.insert("store_id", store_id.as_slice())?;
-        meta.insert("incarnation", incarnation.as_slice())?;
+        // The new incarnation's run is recorded with its first write.
+        self.txn
+            .open_table(META)?
+            .insert("store_id", store_id.as_slice())?;
         self.dirty = true;
         *self.pending_identity = Some((store_id, incarnation));
         Ok(())
+    }
+
+    /// The runs of this store's change sequence: where each opening of the store that wrote
+    /// started, with its incarnation, in order; and this process's own run, which starts at the
+    /// next sequence number if it has not written yet.
+    pub fn runs(&self) -> Result<Runs, StoreError> {
+        let t = self.txn.open_table(RUNS)?;
+        let mut out = Vec::new();
+        for r in t.iter()? {
+            let (k, v) = r?;
+            if self.run_start.is_none_or(|start| k.value() < start) {
+                out.push((k.value(), v.value()));
+            }
+        }
+        if let Some(start) = self.run_start {
+            out.push((start, self.incarnation));
+        }
+        Ok(Runs(out))
+    }
+
+    /// Replaces a document's content with `doc`, which must hold everything the stored one
+    /// holds (a repaired fork: [`crate::documents::fork`]). It is stored as a new snapshot and
+    /// moves to the end of the change sequence, so peers are offered what is new.
+    pub fn replace(&mut self, id: &DocId, doc: Automerge) -> Result<DocInfo, StoreError> {
+        let mut rec = self.require(id)?;
+        let snapshot = doc.save();
+        self.dirty = true;
+        self.touched.push(*id);
+        {
+            let mut incs = self.txn.open_table(INCREMENTS)?;
+            for n in 0..rec.next_increment {
+                incs.remove((id.0, n))?;
+            }
+        }
+        self.txn
+            .open_table(SNAPSHOTS)?
+            .insert(id.0, snapshot.as_slice())?;
+        rec.snapshot_len = snapshot.len() as u64;
+        rec.increments_len = 0;
+        rec.next_increment = 0;
+        rec.heads = documents::heads_of(&doc);
+        rec.updated_ms = documents::now_ms();
+        self.bump_seq(*id, &mut rec)?;
+        self.txn
+            .open_table(DOCS)?
+            .insert(id.0, rec.encode().as_slice())?;
+        let mut cached = doc;
+        cached.set_actor(self.actor.clone());
+        self.cache.replace(*id, cached);
+        Ok(info_of(*id, &rec))
     }
 
     /// Records a facility met through an authenticated peer.
@@ -719,9 +846,13 @@ impl Batch<'_> {
         let v = t.get(peer.0)?;
         Ok(v.and_then(|v| {
             let b = v.value();
+            if b.len() != 32 {
+                return None;
+            }
             let store_id: [u8; 16] = b.get(..16)?.try_into().ok()?;
             let seq = tables::be_u64(b.get(16..24)?);
-            Some(Checkpoint { store_id, seq })
+            let run: [u8; 8] = b.get(24..32)?.try_into().ok()?;
+            Some(Checkpoint { store_id, seq, run })
         }))
     }
 
@@ -730,6 +861,7 @@ impl Batch<'_> {
     pub fn set_peer_checkpoint(&mut self, peer: &NodeId, cp: Checkpoint) -> Result<(), StoreError> {
         let mut raw = cp.store_id.to_vec();
         raw.extend_from_slice(&cp.seq.to_be_bytes());
+        raw.extend_from_slice(&cp.run);
         self.dirty = true;
         self.txn
             .open_table(PEER_CHECKPOINTS)?
@@ -798,6 +930,10 @@ impl Batch<'_> {
         }));
         let missing = match outcome {
             Ok(Ok(missing)) => missing,
+            Ok(Err(automerge::AutomergeError::DuplicateSeqNumber(seq, actor))) => {
+                self.cache.evict(doc);
+                return Ok(Applied::Forked { actor, seq });
+            }
             Ok(Err(e)) => {
                 self.cache.evict(doc);
                 return Err(StoreError::InvalidDocument(format!(

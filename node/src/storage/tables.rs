@@ -4,16 +4,17 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta_v1` | `&str` name | bytes: `schema_version` (u32 BE), `store_id` (16 random bytes, new for every store and every restore), `incarnation` (8 bytes, the actor id suffix), `next_seq` (u64 BE) |
-//! | `docs_v1` | doc id `[u8;16]` | postcard [`DocRecord`] |
+//! | `meta_v1` | `&str` name | bytes: `schema_version` (u32 BE), `store_id` (16 random bytes, new for every store and every restore found by a peer), `incarnation` (8 random bytes: the actor id suffix of the last process that wrote; every opening takes a new one), `next_seq` (u64 BE) |
+//! | `docs_v1` | doc id `[u8;16]` | postcard `DocRecord` |
 //! | `snapshots_v1` | doc id | Automerge `save()` bytes |
 //! | `increments_v1` | (doc id, increment number u32) | Automerge change bytes (`save_after`) appended since the snapshot |
 //! | `changes_v1` | seq u64 | doc id: the local change sequence, one entry per document at its latest seq |
 //! | `kind_counts_v1` | kind name `&str` | number of documents of that kind (u64) |
 //! | `peer_heads_v1` | (peer node id, doc id) | heads (n x 32 bytes) this node knows the peer durably holds |
-//! | `peer_checkpoints_v1` | peer node id | 16-byte peer store id + u64 BE seq: every change of that peer store up to seq is here (receiver-held checkpoint) |
+//! | `peer_checkpoints_v1` | peer node id | 16-byte peer store id + u64 BE seq + 8-byte run (the peer's run covering seq): every change of that peer store up to seq is here (receiver-held checkpoint) |
 //! | `peer_stores_v1` | peer node id | the peer's store id when last seen (a change means the peer's store was reset) |
 //! | `facilities_v1` | facility code `&str` | postcard [`FacilityEntry`]: a facility of the alliance this node has met (from its certificate) |
+//! | `runs_v1` | first seq u64 | 8 bytes: the incarnation of the process whose first write found `next_seq` at this number (recorded in that write's transaction); it names the stretch of the change sequence from here to the next run, so that a peer's checkpoint can be checked against this copy's history |
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -47,8 +48,12 @@ pub(crate) const PEER_STORES: TableDefinition<[u8; 16], [u8; 16]> =
 /// Facilities of the alliance this node has met.
 pub(crate) const FACILITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("facilities_v1");
 
+/// Runs of the change sequence: the first sequence number each opening of the store that wrote
+/// could use, and that process's incarnation.
+pub(crate) const RUNS: TableDefinition<u64, [u8; 8]> = TableDefinition::new("runs_v1");
+
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A facility of the alliance, as learned from an authenticated peer certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,10 +115,16 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         }),
         Some(v) if v == SCHEMA_VERSION => Ok(()),
-        // Version 1 -> 2: the sync tables; 2 -> 3: the facility directory.
-        Some(1) | Some(2) => {
+        Some(v) if v >= 1 => {
             let wtx = db.begin_write()?;
-            create_sync_tables(&wtx)?;
+            // Version 1 -> 2: the sync tables; 2 -> 3: the facility directory.
+            if v < 3 {
+                create_sync_tables(&wtx)?;
+            }
+            // 3 -> 4: runs of the change sequence, and checkpoints that name them.
+            if v < 4 {
+                migrate_3_to_4(&wtx)?;
+            }
             wtx.open_table(META)?
                 .insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())?;
             wtx.commit()?;
@@ -137,6 +148,7 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
                     let inc: [u8; 8] = crate::identity::random_bytes();
                     meta.insert("incarnation", inc.as_slice())?;
                     meta.insert("next_seq", 1u64.to_be_bytes().as_slice())?;
+                    wtx.open_table(RUNS)?.insert(1, inc)?;
                 }
             }
             wtx.commit()?;
@@ -150,6 +162,26 @@ fn create_sync_tables(wtx: &redb::WriteTransaction) -> Result<(), StoreError> {
     wtx.open_table(PEER_CHECKPOINTS)?;
     wtx.open_table(PEER_STORES)?;
     wtx.open_table(FACILITIES)?;
+    wtx.open_table(RUNS)?;
+    Ok(())
+}
+
+/// Every change so far counts as one run, under the incarnation the store has now (before
+/// version 4 a store's incarnation changed only together with its store id). Checkpoints held
+/// for peers name no run of theirs and cannot be checked: they are dropped, so the first session
+/// after the upgrade compares every document once (what peers are known to hold is kept, so
+/// documents they have are not sent again).
+fn migrate_3_to_4(wtx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let inc: [u8; 8] = wtx
+        .open_table(META)?
+        .get("incarnation")?
+        .and_then(|v| v.value().try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "store incarnation".into(),
+            reason: "missing or wrong length".into(),
+        })?;
+    wtx.open_table(RUNS)?.insert(1, inc)?;
+    wtx.open_table(PEER_CHECKPOINTS)?.retain(|_, _| false)?;
     Ok(())
 }
 

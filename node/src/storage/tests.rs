@@ -327,3 +327,161 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_opening_writes_with_an_actor_id_of_its_own_and_keeps_the_store_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let mut store = Store::create(&path, node(), opts(16, 64)).unwrap();
+    let first = store.actor().clone();
+    let store_id = store.store_id();
+    let actor = first.clone();
+    let id = run(&mut store, |b| {
+        b.create(DocKind::Note, Audience::default(), new_doc(&actor, "x"))
+    })
+    .unwrap()
+    .id;
+    drop(store);
+    // A copy of the file, as a backup would be.
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(&path, &copy).unwrap();
+    let mut actors = vec![first];
+    for (n, p) in [&path, &copy, &path].into_iter().enumerate() {
+        let mut store = Store::open(p, node(), opts(16, 64)).unwrap();
+        assert_eq!(store.store_id(), store_id, "a restart is not a reset");
+        assert_eq!(crate::identity::node_of_actor(store.actor()), Some(node()));
+        assert!(!actors.contains(store.actor()), "an actor id was reused");
+        actors.push(store.actor().clone());
+        // Edits made through the store use the opening's actor id.
+        let author = run(&mut store, |b| {
+            b.edit(&id, |d| {
+                d.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(ROOT, "k", n as i64))
+                    .map(|_| ())
+                    .map_err(|f| StoreError::Invalid(f.error.to_string()))
+            })?;
+            b.read(&id, |d| {
+                let h = d.get_heads();
+                d.get_change_by_hash(&h[0]).unwrap().actor_id().clone()
+            })
+        })
+        .unwrap();
+        assert_eq!(&author, store.actor(), "opening of {}", p.display());
+    }
+}
+
+#[test]
+fn runs_name_each_opening_from_the_sequence_number_it_starts_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let mut store = Store::create(&path, node(), opts(16, 64)).unwrap();
+    let actor = store.actor().clone();
+    for i in 0..3 {
+        run(&mut store, |b| {
+            b.create(
+                DocKind::Note,
+                Audience::default(),
+                new_doc(&actor, &format!("{i}")),
+            )
+        })
+        .unwrap();
+    }
+    drop(store);
+    // An opening that only reads records nothing (it commits nothing at all).
+    let recorded = |path: &std::path::Path| -> Vec<(u64, [u8; 8])> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let db = redb::Database::open(path).unwrap();
+        let rtx = db.begin_read().unwrap();
+        let t = rtx.open_table(tables::RUNS).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (k.value(), v.value())
+            })
+            .collect()
+    };
+    let before = recorded(&path);
+    assert_eq!(before.len(), 1);
+    {
+        let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+        run(&mut store, |b| b.list(None)).unwrap();
+    }
+    assert_eq!(
+        recorded(&path),
+        before,
+        "a read-only opening recorded a run"
+    );
+    let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+    let runs = run(&mut store, |b| b.runs()).unwrap();
+    let starts: Vec<u64> = runs.0.iter().map(|(s, _)| *s).collect();
+    // This process's own run starts where its first write will go.
+    assert_eq!(starts, [1, 4]);
+    assert_eq!(runs.at(0), None);
+    assert_eq!(runs.at(3), Some(runs.0[0].1));
+    assert_eq!(runs.at(4), Some(runs.0[1].1));
+    assert_eq!(runs.at(900), Some(runs.0[1].1));
+    assert_ne!(runs.0[0].1, runs.0[1].1);
+    let mine = runs.0[1].1;
+    // Once it writes, the run is on disk for the next process to see.
+    let actor = store.actor().clone();
+    run(&mut store, |b| {
+        b.create(DocKind::Note, Audience::default(), new_doc(&actor, "3"))
+    })
+    .unwrap();
+    drop(store);
+    let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+    let runs = run(&mut store, |b| b.runs()).unwrap();
+    assert_eq!(runs.0[1], (4, mine));
+    assert_eq!(runs.0[2].0, 5);
+}
+
+#[test]
+fn version_3_stores_get_runs_and_drop_checkpoints_that_name_none() {
+    use redb::ReadableDatabase;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let peer = NodeId([9; 16]);
+    {
+        let mut store = Store::create(&path, node(), opts(16, 64)).unwrap();
+        let actor = store.actor().clone();
+        run(&mut store, |b| {
+            b.create(DocKind::Note, Audience::default(), new_doc(&actor, "x"))
+        })
+        .unwrap();
+        run(&mut store, |b| {
+            b.set_peer_checkpoint(
+                &peer,
+                Checkpoint {
+                    store_id: [1; 16],
+                    seq: 5,
+                    run: [2; 8],
+                },
+            )
+        })
+        .unwrap();
+    }
+    // Make it look like version 3: no runs table, a 24-byte checkpoint.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let wtx = db.begin_write().unwrap();
+        wtx.delete_table(tables::RUNS).unwrap();
+        wtx.open_table(tables::META)
+            .unwrap()
+            .insert("schema_version", 3u32.to_be_bytes().as_slice())
+            .unwrap();
+        let mut old = vec![1u8; 16];
+        old.extend_from_slice(&5u64.to_be_bytes());
+        wtx.open_table(tables::PEER_CHECKPOINTS)
+            .unwrap()
+            .insert(peer.0, old.as_slice())
+            .unwrap();
+        wtx.commit().unwrap();
+        let rtx = db.begin_read().unwrap();
+        assert!(rtx.open_table(tables::RUNS).is_err());
+    }
+    let mut store = Store::open(&path, node(), opts(16, 64)).unwrap();
+    let (runs, cp) = run(&mut store, |b| Ok((b.runs()?, b.peer_checkpoint(&peer)?))).unwrap();
+    assert_eq!(runs.0.len(), 2, "{runs:?}");
+    assert_eq!(runs.0[0].0, 1);
+    assert_eq!(cp, None, "a checkpoint without a run cannot be checked");
+}

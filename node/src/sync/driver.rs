@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use super::ops::{self, OpContext, OpResult, StoreOp};
+use super::ops::{self, ApplyOutcome, OpContext, OpResult, StoreOp};
 use super::proto::{Frame, MAX_FRAME};
 use super::session::{Effect, LocalSummary, Session, SessionEvent};
 use crate::config::FacilityKind;
 use crate::documents::now_ms;
 use crate::framing::{self, FrameError};
 use crate::identity::enroll::EnrollError;
-use crate::ids::{FacilityCode, NodeId};
+use crate::ids::{DocId, FacilityCode, NodeId};
 use crate::revocation::Revocation;
 use crate::storage::{StoreError, StoreHandle};
 use crate::transport::manager::Established;
@@ -85,6 +85,60 @@ pub struct PeerSyncStatus {
     pub refused: u64,
     /// Why the last session ended, if it did.
     pub last_error: Option<String>,
+    /// Both directions are settled now: nothing is waiting to be sent or applied (documents
+    /// may still be refused; `caught_up` says settled with nothing refused).
+    pub settled: bool,
+    /// Documents whose last exchange with this peer was refused, either way, since the node
+    /// started (a document leaves the list once an exchange of it succeeds in that direction).
+    pub refusals: Vec<Refusal>,
+}
+
+/// A document whose last exchange with a peer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The document.
+    pub doc: DocId,
+    /// Who refused whom.
+    pub direction: RefusalDirection,
+    /// Why, as the refusing node said.
+    pub reason: String,
+    /// A forked history whose repair is under way: the node that owns the forked actor id has
+    /// been sent the other copy and is expected to repair it.
+    pub repairing: bool,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+}
+
+/// Which way a refused document went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalDirection {
+    /// This node pushed it and the peer refused it.
+    Sent,
+    /// The peer pushed it and this node refused it.
+    Received,
+}
+
+impl PeerSyncStatus {
+    fn note_refusal(&mut self, r: Refusal) {
+        self.refused += 1;
+        self.refusals
+            .retain(|o| !(o.doc == r.doc && o.direction == r.direction));
+        self.refusals.push(r);
+    }
+
+    fn clear_refusal(&mut self, doc: &DocId, direction: RefusalDirection) {
+        self.refusals
+            .retain(|o| !(o.doc == *doc && o.direction == direction));
+    }
+}
+
+/// Where the storage thread hands a session its store results.
+struct ResultsTx {
+    tx: mpsc::Sender<Result<OpResult, StoreError>>,
+    /// Told when a result found the channel full: the session would wait for it forever, so it
+    /// ends instead.
+    overflow: Arc<tokio::sync::Notify>,
 }
 
 /// Live byte and frame counters of one session.
@@ -212,8 +266,21 @@ impl Inner {
             incoming_checkpoint: 0,
             refused: 0,
             last_error: None,
+            settled: false,
+            refusals: Vec::new(),
         });
         f(entry);
+    }
+
+    /// Documents this node refused from `peer` as forked and whose repair may not be done.
+    fn repairs_pending(&self, peer: &NodeId) -> Vec<DocId> {
+        lock(&self.status).get(peer).map_or_else(Vec::new, |s| {
+            s.refusals
+                .iter()
+                .filter(|r| r.repairing && r.direction == RefusalDirection::Received)
+                .map(|r| r.doc)
+                .collect()
+        })
     }
 }
 
@@ -240,6 +307,7 @@ async fn run_session(inner: Arc<Inner>, est: Established) {
     inner.update(&peer, |s| {
         s.connected = false;
         s.caught_up = false;
+        s.settled = false;
         s.last_error = Some(reason);
     });
 }
@@ -266,6 +334,7 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
             .map(|c| (c.number, c.pem.clone()))
     });
     let node = peer.node_id;
+    let resend_whole = inner.repairs_pending(&node);
     let summary = inner
         .store
         .call(move |b| {
@@ -275,6 +344,8 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
                 have_theirs: b.peer_checkpoint(&node)?,
                 peer_store_seen: b.peer_store(&node)?,
                 crl,
+                runs: b.runs()?,
+                resend_whole,
             })
         })
         .await
@@ -309,8 +380,11 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
     ));
     let (frames_tx, mut frames_rx) = mpsc::channel::<Result<Frame, String>>(READER_CAPACITY);
     let reader = tokio::spawn(read_frames(conn.clone(), recv, frames_tx, counters.clone()));
-    let (results_tx, mut results_rx) =
-        mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
+    let (tx, mut results_rx) = mpsc::channel::<Result<OpResult, StoreError>>(RESULTS_CAPACITY);
+    let results_tx = ResultsTx {
+        tx,
+        overflow: Arc::new(tokio::sync::Notify::new()),
+    };
 
     let mut s = Session::new(summary, Instant::now());
     let mut tick = tokio::time::interval(TICK);
@@ -334,15 +408,22 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
             st.scan_complete = p.scan_complete;
             st.peer_last_seq = p.peer_last_seq;
             st.incoming_checkpoint = p.incoming_checkpoint;
-            if p.caught_up && !st.caught_up {
+            st.settled = p.caught_up;
+            let caught_up = p.caught_up && st.refusals.is_empty();
+            if caught_up && !st.caught_up {
                 st.last_synced_ms = Some(now_ms());
             }
-            st.caught_up = p.caught_up;
+            st.caught_up = caught_up;
         });
         effects = tokio::select! {
             biased;
             r = results_rx.recv() => match r {
-                Some(Ok(result)) => s.on_store(result, Instant::now()),
+                Some(Ok(result)) => {
+                    if let OpResult::Applied { doc, outcome: ApplyOutcome::Stored { .. } } = &result {
+                        inner.update(&peer, |st| st.clear_refusal(doc, RefusalDirection::Received));
+                    }
+                    s.on_store(result, Instant::now())
+                }
                 Some(Err(e)) => s.on_store_failed(e.to_string(), Instant::now()),
                 None => break Err("the store closed".into()),
             },
@@ -376,6 +457,12 @@ async fn session(inner: &Arc<Inner>, est: &Established) -> Result<(), String> {
                 }
             }
             reason = conn.closed() => break Err(format!("connection closed: {reason}")),
+            () = results_tx.overflow.notified() => {
+                let reason = "restart: the session fell behind its store results";
+                tracing::warn!(peer = %peer.node_id, facility = %peer.facility, "sync session fell behind its store results; ending it so that the next one starts afresh");
+                conn.close(close::SHUTDOWN.into(), reason.as_bytes());
+                break Err(reason.into());
+            }
         };
     };
     reader.abort();
@@ -518,7 +605,7 @@ async fn apply_effects(
     peer: &PeerIdentity,
     effects: Vec<Effect>,
     writer: &mpsc::Sender<Frame>,
-    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+    results: &ResultsTx,
 ) -> Result<(), String> {
     for e in effects {
         match e {
@@ -527,7 +614,12 @@ async fn apply_effects(
                     return Err("the sync stream failed".into());
                 }
             }
-            Effect::Store(op) => submit(inner, ctx, op, results).await?,
+            Effect::Store(op) => {
+                if let StoreOp::RecordAck { doc, .. } = &op {
+                    inner.update(peer, |st| st.clear_refusal(doc, RefusalDirection::Sent));
+                }
+                submit(inner, ctx, op, results).await?
+            }
             Effect::Event(ev) => report(inner, peer, ev),
             Effect::Close(reason) => {
                 tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %reason, "closing sync session: protocol violation");
@@ -561,20 +653,22 @@ async fn submit(
     inner: &Arc<Inner>,
     ctx: &Arc<OpContext>,
     op: StoreOp,
-    results: &mpsc::Sender<Result<OpResult, StoreError>>,
+    results: &ResultsTx,
 ) -> Result<(), String> {
     let ctx = ctx.clone();
-    let tx = results.clone();
+    let tx = results.tx.clone();
+    let overflow = results.overflow.clone();
     inner
         .store
         .submit(
             move |b| ops::execute(b, &ctx, op),
-            move |r| {
-                if tx.try_send(r).is_err() {
-                    tracing::error!(
-                        "sync session fell behind its store results; it will be restarted"
-                    );
-                }
+            move |r| match tx.try_send(r) {
+                Ok(()) => {}
+                // The session has ended: nobody waits for this result any more.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                // The session would miss a result it waits for and stall: end it instead, so
+                // that the connection is closed and the next session starts afresh.
+                Err(mpsc::error::TrySendError::Full(_)) => overflow.notify_one(),
             },
         )
         .await
@@ -592,13 +686,42 @@ fn report(inner: &Arc<Inner>, peer: &PeerIdentity, ev: SessionEvent) {
             "the peer has seen more of this node's changes than this store holds: \
              this store looks restored from an older backup; resending everything"
         ),
-        SessionEvent::RefusedIncoming { doc, reason } => {
-            tracing::warn!(peer = %peer.node_id, %doc, %reason, "refused a document from the peer");
-            inner.update(peer, |s| s.refused += 1);
+        SessionEvent::PeerSawOtherHistory { peer_has } => tracing::warn!(
+            peer = %peer.node_id, facility = %peer.facility, peer_has,
+            "the peer has seen other changes under this store's sequence numbers: \
+             this store looks restored from an older backup and written since; resending everything"
+        ),
+        SessionEvent::RefusedIncoming {
+            doc,
+            reason,
+            repair_expected,
+        } => {
+            tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %doc, %reason, repair_expected, "refused a document from the peer");
+            inner.update(peer, |s| {
+                s.note_refusal(Refusal {
+                    doc,
+                    direction: RefusalDirection::Received,
+                    reason,
+                    repairing: repair_expected,
+                    at_ms: now_ms(),
+                })
+            });
         }
-        SessionEvent::RefusedByPeer { doc, reason } => {
-            tracing::warn!(peer = %peer.node_id, %doc, %reason, "the peer refused a document");
-            inner.update(peer, |s| s.refused += 1);
+        SessionEvent::RefusedByPeer {
+            doc,
+            reason,
+            repair_expected,
+        } => {
+            tracing::warn!(peer = %peer.node_id, facility = %peer.facility, %doc, %reason, repair_expected, "the peer refused a document");
+            inner.update(peer, |s| {
+                s.note_refusal(Refusal {
+                    doc,
+                    direction: RefusalDirection::Sent,
+                    reason,
+                    repairing: repair_expected,
+                    at_ms: now_ms(),
+                })
+            });
         }
     }
 }

@@ -15,4 +15,4 @@ pub mod session;
 #[cfg(test)]
 mod sim;
 
-pub use driver::{PeerSyncStatus, SyncManager};
+pub use driver::{PeerSyncStatus, Refusal, RefusalDirection, SyncManager};

@@ -7,7 +7,8 @@ use automerge::{ChangeHash, ReadDoc};
 
 use super::proto::{DocMeta, Hash};
 use crate::config::FacilityKind;
-use crate::documents::Audience;
+use crate::documents::{Audience, fork};
+use crate::identity::node_of_actor;
 use crate::ids::{DocId, FacilityCode};
 use crate::storage::{Applied, Batch, Checkpoint, StoreError, load_untrusted};
 use crate::transport::PeerIdentity;
@@ -79,6 +80,9 @@ pub enum ApplyOutcome {
     NeedAll,
     /// Refused, with the reason.
     Refused(String),
+    /// Refused because the pushed history and this node's forked under an actor id that is
+    /// not this node's: the node that owns it can repair it once it has this node's copy.
+    Forked(String),
 }
 
 /// A push to send.
@@ -242,6 +246,54 @@ pub fn execute(b: &mut Batch<'_>, ctx: &OpContext, op: StoreOp) -> Result<OpResu
     }
 }
 
+/// A push collided with this node's copy of `doc` under one (actor, seq). If the actor is this
+/// node's, the fork is its own to repair: with the peer's whole document in hand it re-creates
+/// its forked changes under a fresh actor id ([`fork::repair`]) and stores the result (Ok: the
+/// heads now); with only changes in hand it asks for the whole document. Otherwise it refuses
+/// and says whose the actor is.
+fn repair_fork(
+    b: &mut Batch<'_>,
+    doc: DocId,
+    whole: bool,
+    bytes: &[u8],
+    actor: &automerge::ActorId,
+    seq: u64,
+) -> Result<Result<Vec<ChangeHash>, ApplyOutcome>, StoreError> {
+    let owner = node_of_actor(actor);
+    let Some(me) = node_of_actor(b.actor()).filter(|me| owner == Some(*me)) else {
+        let whose = owner.map_or_else(
+            || "an actor id that is not a yilian node's".to_string(),
+            |n| format!("an actor id of node {n}"),
+        );
+        return Ok(Err(ApplyOutcome::Forked(format!(
+            "duplicate seq {seq} for actor {actor}: the two copies hold different changes under {whose}, which only that node can repair"
+        ))));
+    };
+    if !whole {
+        return Ok(Err(ApplyOutcome::NeedAll));
+    }
+    let remote = match load_untrusted(bytes) {
+        Ok(d) => d,
+        Err(StoreError::InvalidDocument(reason)) => return Ok(Err(ApplyOutcome::Refused(reason))),
+        Err(e) => return Err(e),
+    };
+    let local = b.read(&doc, |d| d.clone())?;
+    match fork::repair(&local, &remote, me) {
+        Ok(r) => {
+            tracing::warn!(
+                %doc, %actor, seq, moved = r.moved, rewritten = r.rewritten,
+                "repaired a document whose history forked under this node's actor id (an edit made on a restored copy by an earlier yilian): its forked changes were re-created under a new actor id"
+            );
+            let heads = r.doc.get_heads();
+            b.replace(&doc, r.doc)?;
+            Ok(Ok(heads))
+        }
+        Err(e) => Ok(Err(ApplyOutcome::Refused(format!(
+            "duplicate seq {seq} for actor {actor} (a forked history): {e}"
+        )))),
+    }
+}
+
 fn apply(
     b: &mut Batch<'_>,
     ctx: &OpContext,
@@ -283,6 +335,12 @@ fn apply(
         match b.apply_remote(&doc, bytes) {
             Ok(Applied::Stored { heads, changed }) => (heads, changed),
             Ok(Applied::MissingDeps) => return Ok(ApplyOutcome::NeedAll),
+            Ok(Applied::Forked { actor, seq }) => {
+                match repair_fork(b, doc, meta.is_some(), bytes, &actor, seq)? {
+                    Ok(heads) => (heads, true),
+                    Err(outcome) => return Ok(outcome),
+                }
+            }
             Err(StoreError::InvalidDocument(reason)) => return Ok(ApplyOutcome::Refused(reason)),
             Err(e) => return Err(e),
         }

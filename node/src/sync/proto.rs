@@ -1,7 +1,7 @@
 //! Sync frames (protocol version [`VERSION`]), postcard-encoded, one per length-prefixed frame
 //! (see [`crate::framing`]). Session frames (`Hello`, `Checkpoint`, `Crl`, `Ping`) travel in
 //! order on the connection's one bidirectional stream; document frames (`Push`, `Ack`,
-//! `NeedAll`, `Refuse`) each travel on a unidirectional stream of their own, so a lost
+//! `NeedAll`, `Refuse`, `Forked`) each travel on a unidirectional stream of their own, so a lost
 //! datagram holds back only the frames it carried ([`Frame::own_stream`]).
 
 use serde::{Deserialize, Serialize};
@@ -10,8 +10,8 @@ use crate::documents::{Audience, DocKind};
 use crate::ids::DocId;
 use crate::storage::Checkpoint;
 
-/// The sync protocol version.
-pub const VERSION: u16 = 2;
+/// The sync protocol version (3: checkpoints name the sender's run, and `Forked`).
+pub const VERSION: u16 = 3;
 
 /// Largest sync frame (a whole document plus a little).
 pub const MAX_FRAME: usize = crate::storage::MAX_DOC_BYTES + 64 * 1024;
@@ -86,9 +86,21 @@ pub enum Frame {
     Checkpoint {
         /// Sequence number.
         seq: u64,
+        /// The sender's run that `seq` belongs to (see [`crate::storage::Runs`]).
+        run: [u8; 8],
     },
     /// Keeps an idle session's reads inside their timeout.
     Ping,
+    /// A push was refused because it holds a change whose (actor, seq) the receiver already
+    /// has with other content (a forked history, see [`crate::documents::fork`]). The
+    /// receiver's whole document follows as a push, so that the node whose actor id it is can
+    /// repair the fork.
+    Forked {
+        /// The document.
+        doc: DocId,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Frame {
@@ -103,6 +115,7 @@ impl Frame {
             Frame::Checkpoint { .. } => "Checkpoint",
             Frame::Ping => "Ping",
             Frame::Crl { .. } => "Crl",
+            Frame::Forked { .. } => "Forked",
         }
     }
 
@@ -113,7 +126,11 @@ impl Frame {
     pub fn own_stream(&self) -> bool {
         matches!(
             self,
-            Frame::Push { .. } | Frame::Ack { .. } | Frame::NeedAll { .. } | Frame::Refuse { .. }
+            Frame::Push { .. }
+                | Frame::Ack { .. }
+                | Frame::NeedAll { .. }
+                | Frame::Refuse { .. }
+                | Frame::Forked { .. }
         )
     }
 

@@ -11,6 +11,13 @@
 //! Incoming: each push becomes a store operation; the ack goes out only once the store has
 //! committed it. Store operations are run in the order they are returned, so a checkpoint is
 //! never saved ahead of the data it describes.
+//!
+//! Restores and forks: a checkpoint names the sender's run at its number (see
+//! [`crate::storage::Runs`]); a store that finds the peer's checkpoint of its own sequence
+//! beyond its end, or naming another run, is a restored copy and takes a new identity. A push
+//! that collides with this copy's history under one (actor, seq) is repaired by the store when
+//! the actor id is this node's; otherwise it is refused with `Forked` and this node's whole copy
+//! goes to the peer, so that its owner can repair it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -18,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::ops::{ApplyOutcome, OpResult, StoreOp};
 use super::proto::{Frame, Hash, VERSION};
 use crate::ids::DocId;
-use crate::storage::Checkpoint;
+use crate::storage::{Checkpoint, Runs};
 
 /// Documents pushed and not yet acknowledged, from the backlog.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -48,6 +55,12 @@ pub struct LocalSummary {
     pub peer_store_seen: Option<[u8; 16]>,
     /// This node's revocation list (number, PEM), if any.
     pub crl: Option<(u64, String)>,
+    /// The runs of this node's change sequence, to name in checkpoints and to check the
+    /// peer's checkpoint against.
+    pub runs: Runs,
+    /// Documents to push whole at the start: ones this node refused from the peer as forked
+    /// in an earlier session, whose repair the peer may not have finished.
+    pub resend_whole: Vec<DocId>,
 }
 
 /// Something the driver should report (log, count).
@@ -63,12 +76,22 @@ pub enum SessionEvent {
         /// This store's last sequence number.
         last_seq: u64,
     },
+    /// The peer holds a checkpoint of this store's sequence taken from another history (its
+    /// run is not this store's run at that number): this store is a copy restored from a
+    /// backup and has written since, so the peer gets everything again.
+    PeerSawOtherHistory {
+        /// The peer's checkpoint.
+        peer_has: u64,
+    },
     /// A push from the peer was refused.
     RefusedIncoming {
         /// The document.
         doc: DocId,
         /// Why.
         reason: String,
+        /// A forked history that the peer is expected to repair (this node's whole copy went
+        /// to it).
+        repair_expected: bool,
     },
     /// The peer refused a push.
     RefusedByPeer {
@@ -76,6 +99,8 @@ pub enum SessionEvent {
         doc: DocId,
         /// Why.
         reason: String,
+        /// A forked history: the peer's whole copy follows, so that the owner can repair it.
+        repair_expected: bool,
     },
 }
 
@@ -127,6 +152,8 @@ struct Flight {
     sent: Option<Vec<Hash>>,
     bytes: usize,
     again: bool,
+    /// The next look sends the whole document.
+    full: bool,
     live: bool,
 }
 
@@ -164,6 +191,10 @@ pub struct Session {
     applying: u64,
     docs_sent: u64,
     docs_received: u64,
+    /// Documents this node pushed whole after refusing the peer's copy as forked: a second
+    /// fork on the same document is refused outright, so two nodes that both cannot repair it
+    /// do not send it back and forth.
+    sent_whole: HashSet<DocId>,
 }
 
 impl Session {
@@ -192,6 +223,7 @@ impl Session {
             applying: 0,
             docs_sent: 0,
             docs_received: 0,
+            sent_whole: HashSet::new(),
         }
     }
 
@@ -306,23 +338,19 @@ impl Session {
                 out.push(Effect::Store(StoreOp::Prepare { doc, full: true }));
             }
             (Phase::Running, Frame::Refuse { doc, reason }) => {
-                if self.flights.get(&doc).is_none_or(|f| f.sent.is_none()) {
-                    self.close(
-                        &mut out,
-                        format!("Refuse for document {doc}, which was not pushed"),
-                    );
-                    return out;
-                }
-                out.push(Effect::Event(SessionEvent::RefusedByPeer { doc, reason }));
-                self.complete(&mut out, doc);
+                self.refused_by_peer(&mut out, doc, reason, false);
             }
-            (Phase::Running, Frame::Checkpoint { seq }) => {
+            (Phase::Running, Frame::Forked { doc, reason }) => {
+                self.refused_by_peer(&mut out, doc, reason, true);
+            }
+            (Phase::Running, Frame::Checkpoint { seq, run }) => {
                 if seq > self.cp_received {
                     self.cp_received = seq;
                     self.peer_last_seq = self.peer_last_seq.max(seq);
                     out.push(Effect::Store(StoreOp::SaveCheckpoint(Checkpoint {
                         store_id: self.peer_store,
                         seq,
+                        run,
                     })));
                 }
             }
@@ -333,6 +361,54 @@ impl Session {
             }
         }
         out
+    }
+
+    fn refused_by_peer(
+        &mut self,
+        out: &mut Vec<Effect>,
+        doc: DocId,
+        reason: String,
+        repair_expected: bool,
+    ) {
+        if self.flights.get(&doc).is_none_or(|f| f.sent.is_none()) {
+            let frame = if repair_expected { "Forked" } else { "Refuse" };
+            self.close(
+                out,
+                format!("{frame} for document {doc}, which was not pushed"),
+            );
+            return;
+        }
+        out.push(Effect::Event(SessionEvent::RefusedByPeer {
+            doc,
+            reason,
+            repair_expected,
+        }));
+        // A look asked for meanwhile (a newer change, or the whole document for a fork this
+        // node found in the peer's copy) still happens.
+        if let Some(f) = self.flights.get_mut(&doc) {
+            f.sent = None;
+        }
+        self.settle_push(out, doc);
+    }
+
+    /// Pushes the whole document (again, once the flight in progress settles).
+    fn push_whole(&mut self, out: &mut Vec<Effect>, doc: DocId) {
+        match self.flights.get_mut(&doc) {
+            Some(f) => {
+                f.again = true;
+                f.full = true;
+            }
+            None => {
+                self.flights.insert(
+                    doc,
+                    Flight {
+                        preparing: true,
+                        ..Flight::default()
+                    },
+                );
+                out.push(Effect::Store(StoreOp::Prepare { doc, full: true }));
+            }
+        }
     }
 
     fn on_hello(
@@ -359,16 +435,25 @@ impl Session {
             .filter(|cp| cp.store_id == store_id && cp.seq <= last_seq)
             .map_or(0, |cp| cp.seq);
         let start = match have_yours {
-            Some(cp) if cp.store_id == self.local.store_id && cp.seq <= self.local.last_seq => {
+            Some(cp)
+                if cp.store_id == self.local.store_id
+                    && cp.seq <= self.local.last_seq
+                    && self.local.runs.at(cp.seq) == Some(cp.run) =>
+            {
                 cp.seq
             }
             Some(cp) if cp.store_id == self.local.store_id => {
-                // The peer has seen changes of this store that it no longer holds: it was
-                // restored from an older backup. Take a new identity so every peer treats it
-                // as a new store and sends it everything, then start again.
-                out.push(Effect::Event(SessionEvent::PeerAheadOfUs {
-                    peer_has: cp.seq,
-                    last_seq: self.local.last_seq,
+                // The peer has seen changes of this store that it no longer holds, or other
+                // changes under the same numbers: it was restored from an older backup (and
+                // may have written since). Take a new identity so every peer treats it as a
+                // new store and sends it everything, then start again.
+                out.push(Effect::Event(if cp.seq > self.local.last_seq {
+                    SessionEvent::PeerAheadOfUs {
+                        peer_has: cp.seq,
+                        last_seq: self.local.last_seq,
+                    }
+                } else {
+                    SessionEvent::PeerSawOtherHistory { peer_has: cp.seq }
                 }));
                 out.push(Effect::Store(StoreOp::Reincarnate));
                 self.phase = Phase::Closed;
@@ -382,6 +467,10 @@ impl Session {
         self.scan_pos = start;
         self.cp_sent = start;
         self.phase = Phase::Running;
+        for doc in std::mem::take(&mut self.local.resend_whole) {
+            self.sent_whole.insert(doc);
+            self.push_whole(out, doc);
+        }
         self.pump(out);
     }
 
@@ -423,7 +512,8 @@ impl Session {
                         if f.again {
                             f.again = false;
                             f.preparing = true;
-                            out.push(Effect::Store(StoreOp::Prepare { doc, full: false }));
+                            let full = std::mem::take(&mut f.full);
+                            out.push(Effect::Store(StoreOp::Prepare { doc, full }));
                         } else {
                             self.complete(&mut out, doc);
                         }
@@ -459,8 +549,25 @@ impl Session {
                         out.push(Effect::Event(SessionEvent::RefusedIncoming {
                             doc,
                             reason: reason.clone(),
+                            repair_expected: false,
                         }));
                         self.send(&mut out, Frame::Refuse { doc, reason });
+                    }
+                    ApplyOutcome::Forked(reason) => {
+                        // The first time, the peer gets this node's whole copy, so that the
+                        // node that owns the forked actor id can repair the document.
+                        let first = self.sent_whole.insert(doc);
+                        out.push(Effect::Event(SessionEvent::RefusedIncoming {
+                            doc,
+                            reason: reason.clone(),
+                            repair_expected: first,
+                        }));
+                        if first {
+                            self.send(&mut out, Frame::Forked { doc, reason });
+                            self.push_whole(&mut out, doc);
+                        } else {
+                            self.send(&mut out, Frame::Refuse { doc, reason });
+                        }
                     }
                 }
             }
@@ -592,7 +699,8 @@ impl Session {
         if f.again {
             f.again = false;
             f.preparing = true;
-            out.push(Effect::Store(StoreOp::Prepare { doc, full: false }));
+            let full = std::mem::take(&mut f.full);
+            out.push(Effect::Store(StoreOp::Prepare { doc, full }));
         } else {
             self.complete(out, doc);
         }
@@ -649,7 +757,8 @@ impl Session {
         let idle = self.flights.is_empty() && self.queue.is_empty();
         if mark > self.cp_sent && (idle || mark - self.cp_sent >= CHECKPOINT_STRIDE) {
             self.cp_sent = mark;
-            self.send(out, Frame::Checkpoint { seq: mark });
+            let run = self.local.runs.at(mark).unwrap_or_default();
+            self.send(out, Frame::Checkpoint { seq: mark, run });
         }
     }
 }

@@ -174,6 +174,8 @@ impl Sim {
                 have_theirs: b.peer_checkpoint(&pid)?,
                 peer_store_seen: b.peer_store(&pid)?,
                 crl: None,
+                runs: b.runs()?,
+                resend_whole: vec![],
             })
         })
         .0
@@ -748,6 +750,257 @@ fn a_peer_restored_from_an_old_backup_gets_everything_again() {
     );
 }
 
+impl Sim {
+    /// Edits as `edit` does, but writes the change under `actor` (what yilian before issue 13
+    /// did on a restored copy: it kept the backup's actor id).
+    fn edit_as(
+        &mut self,
+        node: usize,
+        doc: DocId,
+        actor: &automerge::ActorId,
+        key: &str,
+        value: i64,
+    ) {
+        let key = key.to_string();
+        let actor = actor.clone();
+        let (r, events) = commit(&mut self.nodes[node].store, |b| {
+            let own = b.actor().clone();
+            b.edit(&doc, |d| {
+                d.set_actor(actor);
+                let r = d
+                    .transact::<_, _, automerge::AutomergeError>(|tx| {
+                        tx.put(ROOT, key.as_str(), value)
+                    })
+                    .map(|_| ())
+                    .map_err(|f| StoreError::Invalid(f.error.to_string()));
+                d.set_actor(own);
+                r
+            })
+        });
+        r.unwrap();
+        self.notify(node, events);
+    }
+
+    /// The actor of a document's latest change on a node.
+    fn last_actor(&mut self, node: usize, doc: DocId) -> automerge::ActorId {
+        commit(&mut self.nodes[node].store, |b| {
+            b.read(&doc, |d| {
+                let heads = d.get_heads();
+                d.get_change_by_hash(&heads[0]).unwrap().actor_id().clone()
+            })
+        })
+        .0
+        .unwrap()
+    }
+
+    /// Copies a node's store file aside (the node "stopped" for a moment).
+    fn backup(&mut self, node: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("backup.redb");
+        self.with_store_file(node, |p| {
+            std::fs::copy(p, &saved).unwrap();
+        });
+        dir
+    }
+
+    /// Puts a backup taken by [`Sim::backup`] back in place.
+    fn restore(&mut self, node: usize, backup: &tempfile::TempDir) {
+        let saved = backup.path().join("backup.redb");
+        self.with_store_file(node, |p| {
+            std::fs::copy(&saved, p).unwrap();
+        });
+    }
+
+    fn refusals(&self, link: usize) -> Vec<(usize, SessionEvent)> {
+        self.links[link]
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    SessionEvent::RefusedIncoming { .. } | SessionEvent::RefusedByPeer { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+#[test]
+fn a_restored_node_that_wrote_before_reconnecting_sends_its_edit_and_gets_the_lost_one() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let doc = sim.create(1, &["CH-01"], "x");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let backup = sim.backup(1);
+    sim.edit(1, doc, "lost", 1);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    assert_eq!(sim.value(0, doc, "lost"), Some(1));
+    // Restored, then written while offline: the edit takes the very sequence number the lost
+    // one had, so the county's checkpoint matches by number alone.
+    sim.restore(1, &backup);
+    sim.edit(1, doc, "offline", 2);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(
+        sim.links[l]
+            .events
+            .iter()
+            .any(|(side, e)| *side == 1 && matches!(e, SessionEvent::PeerSawOtherHistory { .. })),
+        "the restore went unnoticed: {:?}",
+        sim.links[l].events
+    );
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(sim.links[l].closed.is_none(), "{:?}", sim.links[l].closed);
+    assert_eq!(sim.heads(0, doc), sim.heads(1, doc));
+    assert_eq!(sim.value(0, doc, "offline"), Some(2));
+    assert_eq!(sim.value(1, doc, "lost"), Some(1));
+    assert!(sim.refusals(l).is_empty(), "{:?}", sim.refusals(l));
+}
+
+#[test]
+fn a_plain_restart_keeps_the_checkpoint_and_reconnects_quietly() {
+    let mut sim = Sim::new(&[CH, TA]);
+    for i in 0..20 {
+        sim.create(i % 2, &["CH-01", "TC-A"], &format!("doc {i}"));
+    }
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    // Both restart (a new run each); nothing changed: still only the Hellos.
+    sim.with_store_file(0, |_| {});
+    sim.with_store_file(1, |_| {});
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert_eq!(sim.links[l].frames, [1, 1], "only the Hellos");
+    // An edit after the restart, then another restart: the checkpoint naming the new run
+    // still matches.
+    let d = sim.create(1, &["CH-01"], "after the restart");
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    sim.with_store_file(1, |_| {});
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert_eq!(sim.links[l].frames, [1, 1], "only the Hellos");
+    assert!(sim.heads(0, d).is_some());
+}
+
+#[test]
+fn a_document_forked_by_an_earlier_version_is_repaired_by_its_owner() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let doc = sim.create(1, &["CH-01"], "x");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let backup = sim.backup(1);
+    sim.edit(1, doc, "lost", 1);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let reused = sim.last_actor(1, doc);
+    sim.restore(1, &backup);
+    sim.edit_as(1, doc, &reused, "forked", 2);
+    // The county edits too, so its pushes carry the lost change the restored node lacks.
+    sim.edit(0, doc, "county", 3);
+    let mut last = None;
+    for _ in 0..3 {
+        let l = sim.connect(0, 1);
+        sim.run_until_quiet();
+        last = Some(l);
+        if sim.links[l].closed.is_none() {
+            break;
+        }
+    }
+    let l = last.unwrap();
+    assert!(sim.links[l].closed.is_none(), "{:?}", sim.links[l].closed);
+    assert_eq!(sim.heads(0, doc), sim.heads(1, doc));
+    for node in 0..2 {
+        assert_eq!(sim.value(node, doc, "lost"), Some(1));
+        assert_eq!(sim.value(node, doc, "county"), Some(3));
+    }
+    // Both wrote "forked"/"lost"-era values; the repaired change is kept, re-created.
+    let mut keys = commit(&mut sim.nodes[0].store, |b| {
+        b.read(&doc, |d| {
+            d.get_changes(&[])
+                .iter()
+                .map(|c| (c.actor_id().clone(), c.seq()))
+                .collect::<Vec<_>>()
+        })
+    })
+    .0
+    .unwrap();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a duplicate (actor, seq) survived");
+    assert!(
+        sim.refusals(l).iter().all(|(_, e)| matches!(
+            e,
+            SessionEvent::RefusedIncoming {
+                repair_expected: true,
+                ..
+            } | SessionEvent::RefusedByPeer {
+                repair_expected: true,
+                ..
+            }
+        )),
+        "only refusals that lead to the repair: {:?}",
+        sim.refusals(l)
+    );
+}
+
+#[test]
+fn a_fork_no_node_can_repair_is_refused_both_ways_once() {
+    let mut sim = Sim::new(&[CH, TA]);
+    let doc = sim.create(0, &["TC-A"], "x");
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    sim.disconnect(l);
+    let stranger = automerge::ActorId::from(vec![0x77u8; 24]);
+    sim.edit_as(0, doc, &stranger, "v", 1);
+    sim.edit_as(1, doc, &stranger, "v", 2);
+    let l = sim.connect(0, 1);
+    sim.run_until_quiet();
+    assert!(sim.links[l].closed.is_none(), "{:?}", sim.links[l].closed);
+    assert_ne!(sim.heads(0, doc), sim.heads(1, doc));
+    let refusals = sim.refusals(l);
+    // Each side refuses the other's push as forked and sends its own copy whole; that copy is
+    // refused outright, and nothing more goes back and forth.
+    for side in 0..2 {
+        assert!(
+            refusals.iter().any(|(s, e)| *s == side
+                && matches!(
+                    e,
+                    SessionEvent::RefusedIncoming {
+                        repair_expected: true,
+                        ..
+                    }
+                )),
+            "{refusals:?}"
+        );
+        assert!(
+            refusals.iter().any(|(s, e)| *s == side
+                && matches!(
+                    e,
+                    SessionEvent::RefusedIncoming {
+                        repair_expected: false,
+                        ..
+                    }
+                )),
+            "{refusals:?}"
+        );
+    }
+    assert!(
+        sim.links[l].frames.iter().all(|f| *f < 12),
+        "{:?}",
+        sim.links[l].frames
+    );
+}
+
 #[test]
 fn a_newer_revocation_list_travels_to_the_peer_once() {
     let mut sim = Sim::new(&[CH, TA]);
@@ -759,6 +1012,8 @@ fn a_newer_revocation_list_travels_to_the_peer_once() {
             have_theirs: None,
             peer_store_seen: None,
             crl: Some((3, "LIST-3".into())),
+            runs: Default::default(),
+            resend_whole: vec![],
         },
         now,
     );
@@ -769,6 +1024,8 @@ fn a_newer_revocation_list_travels_to_the_peer_once() {
             have_theirs: None,
             peer_store_seen: None,
             crl: Some((1, "LIST-1".into())),
+            runs: Default::default(),
+            resend_whole: vec![],
         },
         now,
     );

@@ -19,10 +19,11 @@ pub const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 pub const INITIAL_RTT: Duration = Duration::from_millis(500);
 /// Unidirectional streams the peer may have open at once.
 pub const MAX_UNI_STREAMS: u32 = 512;
-/// Keep-alive interval.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(20);
-/// Idle timeout.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Keep-alive interval: an idle connection sends a packet this often, so a peer that restarted
+/// answers it with a stateless reset within this time (a few dozen bytes each way).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// Idle timeout: a peer silent this long (six keep-alives) is taken for gone.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Link options from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,24 @@ pub fn client_config(
     Ok(cfg)
 }
 
+/// The endpoint configuration: connection ids and stateless-reset tokens keyed by the node key
+/// ([`TlsMaterial::connection_id_key`], [`TlsMaterial::stateless_reset_key`]), so that they
+/// survive a restart. A restarted node then recognises a packet of a connection its previous
+/// process had, and answers it with a reset the peer can verify: the peer drops the dead
+/// connection at once and dials again, instead of waiting for the idle timeout.
+pub fn endpoint_config(tls: &TlsMaterial) -> quinn::EndpointConfig {
+    let mut cfg = match tls.stateless_reset_key() {
+        Some(key) => quinn::EndpointConfig::new(Arc::new(key)),
+        None => quinn::EndpointConfig::default(),
+    };
+    if let Some(key) = tls.connection_id_key() {
+        cfg.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(key))
+        });
+    }
+    cfg
+}
+
 /// Binds a server-and-client endpoint on `listen`.
 pub fn bind(
     listen: SocketAddr,
@@ -109,7 +128,13 @@ pub fn bind(
 ) -> Result<quinn::Endpoint, std::io::Error> {
     let server = server_config(tls, link).map_err(std::io::Error::other)?;
     let client = client_config(tls, link).map_err(std::io::Error::other)?;
-    let mut ep = quinn::Endpoint::server(server, listen)?;
+    let socket = std::net::UdpSocket::bind(listen)?;
+    let mut ep = quinn::Endpoint::new(
+        endpoint_config(tls),
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
     ep.set_default_client_config(client);
     Ok(ep)
 }

@@ -486,13 +486,18 @@ async fn dial_loop(inner: Arc<Inner>, addr: String) {
         });
         let up = tokio::time::Instant::now();
         let reason = conn.closed().await;
-        // A connection the peer drops at once (it refused our certificate after the TLS 1.3
-        // handshake completed on our side, say) must not reset the backoff.
-        if up.elapsed() >= STABLE_AFTER {
+        // A connection that was up a while and then ended (the peer restarted and reset it,
+        // went silent, or ended the session to start afresh) is dialed again at once; failures
+        // from there on back off. A connection the peer drops at once (it refused our
+        // certificate after the TLS 1.3 handshake completed on our side, say) must not reset
+        // the backoff.
+        let wait = if up.elapsed() >= STABLE_AFTER {
             attempt = 0;
-        }
-        attempt = attempt.saturating_add(1);
-        let wait = backoff(attempt);
+            Duration::ZERO
+        } else {
+            attempt = attempt.saturating_add(1);
+            backoff(attempt)
+        };
         inner.update_dialer(&addr, |d| {
             d.state = PeerState::Waiting;
             d.last_error = Some(format!("connection closed: {reason}"));
