@@ -1,9 +1,5 @@
 //! One module per command group; each turns validated arguments into requests and prints.
 
-mod alliance;
-mod bench;
-mod bench_catalog;
-mod bench_sync;
 mod ca;
 mod catalog;
 mod demo;
@@ -11,7 +7,6 @@ mod doc;
 mod node;
 mod outreach;
 mod referral;
-mod relay;
 mod report;
 mod report_html;
 mod report_svg;
@@ -63,6 +58,5 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Report(cmd) => report::run(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Bench(cmd) => bench::run(cmd).await,
     }
 }
