@@ -1,4 +1,6 @@
 //! One module per command group; each turns validated arguments into requests and prints.
+//! This module only dispatches: no command module uses another (shared pieces live in
+//! `connect.rs` and `output.rs`).
 
 mod ca;
 mod catalog;
@@ -8,16 +10,10 @@ mod node;
 mod outreach;
 mod referral;
 mod report;
-mod report_html;
-mod report_svg;
 mod result;
 mod sync;
 
 use std::path::PathBuf;
-
-pub(crate) use catalog::{CatalogCommand, DispensingCommand};
-pub(crate) use outreach::OutreachCommand;
-pub(crate) use report::ReportCommand;
 
 use anyhow::{Result, anyhow};
 
@@ -26,13 +22,8 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let dir = cli.dir;
-    // Times are shown in the facility's zone; a directory without a readable configuration
-    // (not initialised yet, a CA directory) leaves the system's, and its command says why.
-    if let Some(cfg) = dir.as_deref().and_then(|d| {
-        yilian_node::config::NodeConfig::load(&yilian_node::datadir::DataDir::new(d).config_path())
-            .ok()
-    }) {
-        crate::output::set_zone(cfg.zone());
+    if let Some(d) = dir.as_deref() {
+        crate::output::use_zone_of(d);
     }
     let need_dir = || -> Result<PathBuf> {
         dir.clone()

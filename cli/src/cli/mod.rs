@@ -1,4 +1,9 @@
-//! The command line: every command, option and its validation.
+//! The command line: every command, option and its validation. The larger command groups'
+//! arguments have modules of their own; `commands/` reads these types, never the reverse.
+
+mod catalog;
+mod outreach;
+mod report;
 
 use std::path::PathBuf;
 
@@ -9,6 +14,10 @@ use yilian_node::documents::referral::{Direction, Status, Urgency};
 use yilian_node::documents::result::{ItemClass, RetestReason};
 use yilian_node::identity::cert::Role;
 use yilian_node::ids::{FacilityCode, NodeId};
+
+pub(crate) use catalog::{CatalogCommand, DispensingCommand, StockCommand};
+pub(crate) use outreach::{LectureCommand, OutreachCommand, VisitCommand};
+pub(crate) use report::{Format, ReportCommand};
 
 /// yilian: offline-first sync node for a county medical alliance (县域医共体).
 #[derive(Debug, Parser)]
@@ -63,16 +72,16 @@ pub(crate) enum Command {
     Facility(FacilityCommand),
     /// The county drug catalog (统一县域药品目录) and this facility's stock.
     #[command(subcommand)]
-    Catalog(crate::commands::CatalogCommand),
+    Catalog(CatalogCommand),
     /// Dispensing summaries for essential-medicine usage rates.
     #[command(subcommand)]
-    Dispensing(crate::commands::DispensingCommand),
+    Dispensing(DispensingCommand),
     /// Outreach free clinics (义诊): events, visits, lectures.
     #[command(subcommand)]
-    Outreach(crate::commands::OutreachCommand),
+    Outreach(OutreachCommand),
     /// Reports for the health commission (tables, CSV, JSON, semiannual HTML).
     #[command(subcommand)]
-    Report(crate::commands::ReportCommand),
+    Report(ReportCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),
