@@ -3,13 +3,23 @@
 //! cache; snapshot + increments). Loading is the node's own `doc list --titles` request, which
 //! reads every document to take its title. The node runs in this process (`daemon::start`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use yilian_node::control::proto::ListedDoc;
 use yilian_node::control::{Request, Response};
 use yilian_testkit::control::ask;
 
 use crate::report::{self, ms};
+
+/// `doc list`, with every document's title (which loads it) when `titles` is set.
+async fn doc_list(socket: &Path, titles: bool) -> Result<Vec<ListedDoc>> {
+    match ask(socket, Request::DocList { kind: None, titles }).await? {
+        Response::Docs(docs) => Ok(docs),
+        other => bail!("unexpected answer to doc list: {other:?}"),
+    }
+}
 
 pub(crate) async fn run(docs: usize, json: bool) -> Result<()> {
     let tmp = tempfile::Builder::new().prefix("yilian-bench-").tempdir()?;
@@ -29,22 +39,10 @@ pub(crate) async fn run(docs: usize, json: bool) -> Result<()> {
 
     let open_started = Instant::now();
     let node = yilian_node::daemon::start(&dir).await?;
-    let list = Request::DocList {
-        kind: None,
-        titles: false,
-    };
-    let Response::Docs(listed) = ask(node.socket_path(), list).await? else {
-        bail!("unexpected answer to doc list");
-    };
+    let listed = doc_list(node.socket_path(), false).await?;
     let open_and_list = open_started.elapsed();
     let read_started = Instant::now();
-    let every = Request::DocList {
-        kind: None,
-        titles: true,
-    };
-    let Response::Docs(loaded) = ask(node.socket_path(), every).await? else {
-        bail!("unexpected answer to doc list --titles");
-    };
+    let loaded = doc_list(node.socket_path(), true).await?;
     let read = read_started.elapsed();
     node.stop().await?;
     if listed.len() != docs || loaded.iter().any(|d| d.title.is_none()) {

@@ -169,6 +169,8 @@ enum Scenario {
     },
 }
 
+/// Runs one scenario on a multi-threaded async runtime.
+#[tokio::main]
 async fn run(scenario: Scenario) -> anyhow::Result<()> {
     match scenario {
         Scenario::Writes {
@@ -209,17 +211,7 @@ async fn run(scenario: Scenario) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     nodes::prepare_node_binary();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            report::error(&anyhow::anyhow!("cannot start the async runtime: {e}"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli.scenario)) {
+    match run(cli.scenario) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report::error(&e);
