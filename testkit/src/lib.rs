@@ -26,6 +26,29 @@
 //! | [`quic`] | raw QUIC clients for hostile-peer tests: a handshake attempt, an enrolled client, TLS configs |
 //!
 //! Tests usually `use yilian_testkit::*`: the items below are re-exported at the root.
+//!
+//! # Example
+//!
+//! A county and a township, enrolled, started, connected, with a note that reaches the
+//! township (how `tests/tests/` use the harness):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use yilian_testkit::*;
+//!
+//! let tmp = tempdir();
+//! let alliance = Alliance::new(tmp.path(), "Example Alliance");
+//! let ch = alliance.node("CH-01", "county-hospital", "");
+//! let tc = alliance.node("TC-01", "township-center", "pharmacy");
+//! let _county = NodeProcess::start(&ch);
+//! let _township = NodeProcess::start(&tc);
+//! ok(&tc, &["peer", "add", "--addr", &node_addr(&ch).to_string()]);
+//! wait_connected(&tc, "CH-01", Duration::from_secs(30));
+//! let note = json(&ch, &["note", "add", "--title", "例会", "--audience", "TC-01", "--json"]);
+//! let id = note["id"].as_str().unwrap();
+//! wait_caught_up(&tc, Duration::from_secs(30));
+//! wait_converged(&[&ch, &tc], id, Duration::from_secs(30));
+//! ```
 
 pub mod alliance;
 pub mod bin;

@@ -26,7 +26,7 @@ impl NodeProcess {
         Self::start_with(dir, yilian(dir))
     }
 
-    /// Starts a node from a prepared command: [`yilian`](crate::cli::yilian) with other
+    /// Starts a node from a prepared command: [`yilian`] with other
     /// environment (e.g. `RUST_LOG`), or another program wrapping it (e.g. `prlimit`).
     /// Appends `node run`, sends stderr to the node's log and waits for the socket.
     pub fn start_with(dir: &Path, mut cmd: Command) -> NodeProcess {
