@@ -143,6 +143,16 @@ pub(crate) fn set_zone(tz: TimeZone) {
     let _ = ZONE.set(tz);
 }
 
+/// Shows times in the zone of the facility whose data directory is `dir`. A directory without
+/// a readable configuration (not initialised yet, a CA directory) leaves the system's zone, and
+/// its command says why it cannot use the directory.
+pub(crate) fn use_zone_of(dir: &std::path::Path) {
+    let path = yilian_node::datadir::DataDir::new(dir).config_path();
+    if let Ok(cfg) = yilian_node::config::NodeConfig::load(&path) {
+        set_zone(cfg.zone());
+    }
+}
+
 /// The time zone times are shown in: the facility's, or the system's when no data directory
 /// was read.
 pub(crate) fn zone() -> &'static TimeZone {

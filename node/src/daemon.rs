@@ -2,9 +2,15 @@
 //! socket, and on shutdown stops accepting, finishes the requests in hand, waits for the
 //! storage thread's last commit and removes the socket. Every write acknowledged before the
 //! shutdown signal is durable, because every write is committed before it is acknowledged.
+//!
+//! [`run`] serves until a shutdown future completes (`yilian node run` passes
+//! [`shutdown_signal`]); [`start`] runs a node inside the calling process and returns a
+//! [`Daemon`] handle once it serves, for programs that start and stop nodes themselves (the
+//! demo, benchmarks).
 
 use std::future::Future;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::datadir::{DataDir, DataDirError};
@@ -53,10 +59,100 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// A node started with [`start`] ended without finishing its shutdown (its task panicked
+    /// or its runtime went away).
+    #[error("the node on {0} ended abnormally (its task panicked or was cancelled)")]
+    Aborted(String),
 }
 
 /// Runs a node on `dir` until `shutdown` completes.
 pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    serve_until(dir, shutdown, None).await
+}
+
+/// Where a node started with [`start`] can be reached.
+#[derive(Debug, Clone)]
+struct Endpoints {
+    socket: PathBuf,
+    local_addr: Option<SocketAddr>,
+}
+
+/// A node running inside this process, started by [`start`].
+///
+/// [`Daemon::stop`] shuts it down and waits for its last commit. Dropping the handle without
+/// calling `stop` also shuts the node down, in the background, without waiting.
+#[derive(Debug)]
+pub struct Daemon {
+    dir: PathBuf,
+    endpoints: Endpoints,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), NodeError>>,
+}
+
+/// Starts a node on `dir` inside this process (a tokio task on the current runtime) and
+/// returns once its control socket accepts connections. Fails as [`run`] would, e.g. when a
+/// node already runs on `dir`.
+pub async fn start(dir: &Path) -> Result<Daemon, NodeError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let owned = dir.to_path_buf();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            // A dropped handle stops the node too.
+            let _ = stopped.await;
+        };
+        serve_until(&owned, shutdown, Some(ready_tx)).await
+    });
+    match ready_rx.await {
+        Ok(endpoints) => Ok(Daemon {
+            dir: dir.to_path_buf(),
+            endpoints,
+            stop,
+            task,
+        }),
+        // The node ended before it served: its task holds the reason.
+        Err(_) => match task.await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) | Err(_) => Err(NodeError::Aborted(dir.display().to_string())),
+        },
+    }
+}
+
+impl Daemon {
+    /// The data directory the node runs on.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The node's control socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.endpoints.socket
+    }
+
+    /// The UDP address the node listens on for peers, if its network is up (it is off until
+    /// the node is enrolled).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoints.local_addr
+    }
+
+    /// Shuts the node down as `node run` does on SIGTERM and waits until the storage thread
+    /// has made its last commit and the socket is removed.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => result,
+            Err(_) => Err(NodeError::Aborted(self.dir.display().to_string())),
+        }
+    }
+}
+
+/// Runs a node on `dir` until `shutdown` completes; tells `ready` where it can be reached once
+/// its control socket accepts connections.
+async fn serve_until(
+    dir: &Path,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<Endpoints>>,
+) -> Result<(), NodeError> {
     use std::os::unix::fs::PermissionsExt;
     let dd = DataDir::new(dir);
     let (cfg, key) = dd.load()?;
@@ -147,6 +243,14 @@ pub async fn run(dir: &Path, shutdown: impl Future<Output = ()>) -> Result<(), N
         socket = %sock.display(),
         "node ready"
     );
+    if let Some(ready) = ready {
+        // The listener is bound: connections made from now on are accepted once serving
+        // starts below. A starter that stopped waiting is no reason to stop the node.
+        let _ = ready.send(Endpoints {
+            socket: sock.clone(),
+            local_addr: network.as_ref().and_then(Network::local_addr),
+        });
+    }
     crate::control::server::serve(listener, service.clone(), shutdown).await;
 
     tracing::info!("shutting down: closing connections, waiting for the last commit");
@@ -239,5 +343,82 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FacilityConfig, FacilityKind, NetworkConfig};
+    use crate::control::{ControlClient, Request, Response};
+
+    fn initialised(root: &Path) -> PathBuf {
+        let dir = root.join("node");
+        DataDir::new(&dir)
+            .init(
+                FacilityConfig {
+                    code: "CH-01".parse().unwrap(),
+                    name: "daemon test".into(),
+                    kind: FacilityKind::CountyHospital,
+                    time_zone: None,
+                },
+                NetworkConfig::default(),
+            )
+            .unwrap();
+        dir
+    }
+
+    async fn note_add(sock: &Path, title: &str) -> Response {
+        let mut c = ControlClient::connect(sock).await.unwrap();
+        c.call(&Request::NoteAdd {
+            title: title.into(),
+            text: None,
+            audience: vec![],
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_started_daemon_serves_refuses_a_second_and_stops_durably() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = initialised(tmp.path());
+        let node = start(&dir).await.unwrap();
+        assert_eq!(node.socket_path(), DataDir::new(&dir).socket_path());
+        assert_eq!(node.local_addr(), None, "not enrolled: networking is off");
+        let Response::Written(info) = note_add(node.socket_path(), "kept").await else {
+            panic!("the started node did not store a note");
+        };
+        // A second node on the same directory is refused while the first runs.
+        match start(&dir).await {
+            Err(NodeError::AlreadyRunning(_)) => {}
+            other => panic!("a second node was not refused: {other:?}"),
+        }
+        let sock = node.socket_path().to_path_buf();
+        node.stop().await.unwrap();
+        assert!(!sock.exists(), "the socket outlived the node");
+        // Stopped means closed: the store opens again, with the note in it.
+        let again = start(&dir).await.unwrap();
+        let mut c = ControlClient::connect(again.socket_path()).await.unwrap();
+        let Response::Doc { info: read, .. } = c
+            .call(&Request::DocShow {
+                id: info.id.to_string(),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("the note written before the stop is gone");
+        };
+        assert_eq!(read.heads, info.heads);
+        again.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_is_not_initialised_fails_to_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        match start(&tmp.path().join("missing")).await {
+            Err(NodeError::DataDir(_)) => {}
+            other => panic!("expected a data directory error, got {other:?}"),
+        }
     }
 }

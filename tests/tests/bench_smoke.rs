@@ -1,15 +1,35 @@
-//! Tiny runs of every `yilian bench` scenario, so the harness cannot rot. They check the
+//! Tiny runs of every `yilian-bench` scenario, so the benchmarks cannot rot. They check the
 //! figures that do not depend on the machine's speed (round trips, bytes against budgets); the
 //! timed figures live in docs/benchmarks.md.
 
+use std::process::Output;
+
 use yilian_tests::*;
 
+/// Runs `yilian-bench ARGS... --json` to completion.
+fn run_bench(args: &[&str]) -> Output {
+    bench_command()
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run yilian-bench")
+}
+
+/// Runs a scenario that must succeed and returns its JSON figures.
 fn bench(args: &[&str]) -> serde_json::Value {
-    let tmp = tempdir();
-    let mut full = vec!["bench"];
-    full.extend_from_slice(args);
-    full.push("--json");
-    json(tmp.path(), &full)
+    let out = run_bench(args);
+    assert!(
+        out.status.success(),
+        "yilian-bench {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "yilian-bench {args:?} printed invalid JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 #[test]
@@ -92,8 +112,7 @@ fn sync_benches_meet_the_protocol_targets_at_small_sizes() {
 #[test]
 #[allow(clippy::print_stderr)] // the skip must be visible in the test output
 fn vs_peers_runs_automerge_repo_and_pouchdb_beside_yilian() {
-    let tmp = tempdir();
-    let out = run(tmp.path(), &["bench", "vs-peers", "--docs", "20", "--json"]);
+    let out = run_bench(&["vs-peers", "--docs", "20"]);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("needs npm") || err.contains("cannot install automerge-repo and PouchDB") {

@@ -407,25 +407,6 @@ fn sync_wait_gives_up_with_exit_code_6_when_a_peer_is_unreachable() {
     assert!(err.contains("needs a running node"), "{err}");
 }
 
-/// Makes a node listen on a fixed loopback port, so that it keeps its address across restarts
-/// (as a county server does) and peers that dial it find it again.
-fn fixed_port(dir: &Path) -> std::net::SocketAddr {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let cfg = dir.join("yilian.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    assert!(text.contains("127.0.0.1:0"), "{text}");
-    std::fs::write(
-        &cfg,
-        text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
-    format!("127.0.0.1:{port}").parse().unwrap()
-}
-
 /// Appends a note entry to the store of a stopped node through the library, writing as `actor`
 /// (what yilian before issue 13 did after a restore: it kept the actor id of the backup).
 fn append_as(dir: &Path, id: &str, actor: &automerge::ActorId, text: &str) {

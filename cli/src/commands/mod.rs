@@ -1,9 +1,7 @@
 //! One module per command group; each turns validated arguments into requests and prints.
+//! This module only dispatches: no command module uses another (shared pieces live in
+//! `connect.rs` and `output.rs`).
 
-mod alliance;
-mod bench;
-mod bench_catalog;
-mod bench_sync;
 mod ca;
 mod catalog;
 mod demo;
@@ -11,18 +9,11 @@ mod doc;
 mod node;
 mod outreach;
 mod referral;
-mod relay;
 mod report;
-mod report_html;
-mod report_svg;
 mod result;
 mod sync;
 
 use std::path::PathBuf;
-
-pub(crate) use catalog::{CatalogCommand, DispensingCommand};
-pub(crate) use outreach::OutreachCommand;
-pub(crate) use report::ReportCommand;
 
 use anyhow::{Result, anyhow};
 
@@ -31,13 +22,8 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> Result<()> {
     let dir = cli.dir;
-    // Times are shown in the facility's zone; a directory without a readable configuration
-    // (not initialised yet, a CA directory) leaves the system's, and its command says why.
-    if let Some(cfg) = dir.as_deref().and_then(|d| {
-        yilian_node::config::NodeConfig::load(&yilian_node::datadir::DataDir::new(d).config_path())
-            .ok()
-    }) {
-        crate::output::set_zone(cfg.zone());
+    if let Some(d) = dir.as_deref() {
+        crate::output::use_zone_of(d);
     }
     let need_dir = || -> Result<PathBuf> {
         dir.clone()
@@ -63,6 +49,5 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
         Command::Report(cmd) => report::run(&need_dir()?, cmd).await,
         Command::Sync(cmd) => sync::run(&need_dir()?, cmd).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Bench(cmd) => bench::run(cmd).await,
     }
 }

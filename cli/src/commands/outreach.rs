@@ -3,135 +3,13 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use clap::{Args, Subcommand};
 use yilian_node::control::proto::OutreachView;
 use yilian_node::control::{Request, Response};
-use yilian_node::documents::outreach::{
-    self, LectureInput, Member, OutreachInput, ServiceKind, VisitInput,
-};
+use yilian_node::documents::outreach::{LectureInput, OutreachInput, VisitInput};
 
-use crate::cli::JsonFlag;
+use crate::cli::{LectureCommand, OutreachCommand, VisitCommand};
 use crate::connect::one;
 use crate::output;
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum OutreachCommand {
-    /// Create an event hosted by this facility.
-    Create(Box<CreateArgs>),
-    /// Visits at an event.
-    #[command(subcommand)]
-    Visit(VisitCommand),
-    /// Health lectures at an event.
-    #[command(subcommand)]
-    Lecture(LectureCommand),
-    /// Events, newest first.
-    List {
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// One event: team, visits per day against the target, lectures.
-    Show {
-        /// Event id or unique prefix.
-        event: String,
-        /// Also list every visit.
-        #[arg(long)]
-        visits: bool,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct CreateArgs {
-    /// Title (e.g. 高血压糖尿病义诊).
-    #[arg(long)]
-    title: String,
-    /// Township center visited (facility code).
-    #[arg(long)]
-    township: String,
-    /// First day, YYYY-MM-DD.
-    #[arg(long)]
-    start: String,
-    /// Last day (default: the first).
-    #[arg(long)]
-    end: Option<String>,
-    /// A team member as NAME,TITLE,DEPARTMENT (e.g. 李明,主治医师,心内科); repeat per member.
-    #[arg(long = "member", required = true, value_parser = parse_member)]
-    members: Vec<Member>,
-    /// Planned services: consultation, screening, lecture, medicine, follow-up (repeatable).
-    #[arg(long = "service")]
-    services: Vec<ServiceKind>,
-    /// Visits a day expected (default 100).
-    #[arg(long)]
-    target_per_day: Option<u32>,
-    #[command(flatten)]
-    json: JsonFlag,
-}
-
-fn parse_member(s: &str) -> Result<Member, String> {
-    outreach::parse_member(s)
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum VisitCommand {
-    /// Log a visit (works offline; devices merge when they meet).
-    Add(Box<VisitArgs>),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct VisitArgs {
-    /// Event id or unique prefix.
-    event: String,
-    /// When, YYYY-MM-DDTHH:MM.
-    #[arg(long)]
-    at: String,
-    /// M, F or U.
-    #[arg(long)]
-    sex: String,
-    /// Age band, e.g. 60-69 or 80+.
-    #[arg(long)]
-    age_band: String,
-    /// The patient's name, only if they give it (visits may be anonymous).
-    #[arg(long)]
-    name: Option<String>,
-    /// Chief complaint.
-    #[arg(long)]
-    complaint: String,
-    /// A screening result ITEM=VALUE (e.g. 血压=150/95); repeatable.
-    #[arg(long = "screening")]
-    screenings: Vec<String>,
-    /// Advice given.
-    #[arg(long)]
-    advice: String,
-    /// A referral created for this patient (`yilian referral create`), id or prefix.
-    #[arg(long)]
-    referral: Option<String>,
-    #[command(flatten)]
-    json: JsonFlag,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum LectureCommand {
-    /// Log a health lecture.
-    Add {
-        /// Event id or unique prefix.
-        event: String,
-        /// When, YYYY-MM-DDTHH:MM.
-        #[arg(long)]
-        at: String,
-        /// Topic.
-        #[arg(long)]
-        topic: String,
-        /// Speaker.
-        #[arg(long)]
-        speaker: String,
-        /// People attending.
-        #[arg(long)]
-        attendees: u32,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-}
 
 fn print(v: &OutreachView, visits: bool) {
     let e = &v.event;

@@ -10,7 +10,7 @@
 //! seen (`seen`), so concurrent acts — made on different nodes without knowledge of each other —
 //! are recognisable after sync. Both sides append `notes`.
 //!
-//! The status is never stored: [`derive`] computes it from the acts. Contradictory concurrent acts
+//! The status is never stored: [`derive()`] computes it from the acts. Contradictory concurrent acts
 //! (cancel vs accept, two different slots, accept vs reject, a terminal act vs anything else) are
 //! reported as conflicts and keep the referral in "needs reconciliation" until a `resolve` act that
 //! has seen them keeps one; no act is ever silently dropped.

@@ -1,4 +1,4 @@
-//! A lossy-link relay for the `lossy` benchmark: it sits between one client and one server on
+//! A lossy-link relay for the [`lossy`](crate::lossy) benchmark: it sits between one client and one server on
 //! loopback and, per direction, delays every datagram, drops a share of them at random, and lets
 //! them through no faster than a given bit rate (a FIFO queue; datagrams that would wait longer
 //! than [`MAX_QUEUE`] are dropped, like a router's tail drop). This kernel has no `netem`, so
@@ -33,6 +33,16 @@ pub(crate) struct LinkSpec {
 pub(crate) struct RelayStats {
     pub(crate) bytes: [AtomicU64; 2],
     pub(crate) dropped: [AtomicU64; 2],
+}
+
+impl RelayStats {
+    /// Bytes relayed so far, per direction.
+    pub(crate) fn bytes_now(&self) -> [u64; 2] {
+        [
+            self.bytes[0].load(Ordering::Relaxed),
+            self.bytes[1].load(Ordering::Relaxed),
+        ]
+    }
 }
 
 /// A running relay; dropping it stops it.

@@ -1,4 +1,4 @@
-// yilian bench vs-peers: the same workloads with automerge-repo (WebSocket + NodeFS storage)
+// yilian-bench vs-peers: the same workloads with automerge-repo (WebSocket + NodeFS storage)
 // and PouchDB (replicating from an express-pouchdb server over HTTP), on 127.0.0.1, in this
 // process. Prints one JSON object. Usage: node peers.mjs WORKDIR N [N ...]
 import fs from "node:fs";

@@ -2,68 +2,18 @@
 //! three township centers with their own CA. It partitions two townships away, lets every
 //! facility work offline, heals the partition and shows, step by step, how they converge.
 
-use std::path::Path;
+mod alliance;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use yilian_node::config::FacilityKind;
-use yilian_node::control::{ControlClient, Request, Response};
-use yilian_node::datadir::DataDir;
+use yilian_node::control::{Request, Response};
 use yilian_node::ids::{DocId, FacilityCode};
 
-use super::alliance::{Member, enroll_all, settle};
+use self::alliance::{Member, enroll_all, settle};
 use crate::cli::DemoArgs;
 use crate::output;
-
-/// A node started inside this process, stopped by [`InProcessNode::stop`].
-pub(crate) struct InProcessNode {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), yilian_node::daemon::NodeError>>,
-}
-
-impl InProcessNode {
-    /// Starts a node on `dir` and waits until its control socket answers.
-    pub(crate) async fn start(dir: &Path) -> Result<InProcessNode> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let owned = dir.to_path_buf();
-        let task = tokio::spawn(async move {
-            yilian_node::daemon::run(&owned, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
-        let sock = DataDir::new(dir).socket_path();
-        for _ in 0..500 {
-            if ControlClient::connect(&sock).await.is_ok() {
-                return Ok(InProcessNode { stop, task });
-            }
-            if task.is_finished() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let _ = stop.send(());
-        match task.await {
-            Ok(Err(e)) => Err(e).context("the node did not start"),
-            _ => bail!("the node did not open its control socket within 5 s"),
-        }
-    }
-
-    /// Stops the node and waits for its last commit.
-    pub(crate) async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        self.task.await.context("the node task failed")??;
-        Ok(())
-    }
-}
-
-/// Sends a request, turning a refusal into an error.
-pub(crate) async fn ask(c: &mut ControlClient, req: Request) -> Result<Response> {
-    match c.call(&req).await? {
-        Response::Error { message, .. } => bail!("the node refused: {message}"),
-        r => Ok(r),
-    }
-}
 
 fn codes(list: &[&str]) -> Vec<FacilityCode> {
     list.iter().filter_map(|c| c.parse().ok()).collect()
@@ -169,7 +119,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     for m in &mut members {
         m.start().await?;
     }
-    let county = members[0].addr().await?;
+    let county = members[0].addr()?;
     for m in &members[1..] {
         m.ask(Request::PeerAdd {
             addr: county.to_string(),

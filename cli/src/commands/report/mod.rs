@@ -1,76 +1,20 @@
 //! `yilian report ...`: alliance reports as tables, CSV or JSON, and the semiannual package for
 //! the health commission (every report as CSV and JSON plus a one-page HTML summary).
 
-use std::path::{Path, PathBuf};
+mod html;
+mod svg;
+
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
 use yilian_node::control::{Request, Response};
 use yilian_node::documents::csvfile::{self, TextEncoding};
 use yilian_node::ids::FacilityCode;
 use yilian_node::reports::{Period, Report, ReportKind};
 
-use super::report_html;
+use crate::cli::{Format, ReportCommand};
 use crate::connect::one;
 use crate::output;
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum ReportCommand {
-    /// Referrals up and down per facility and month: acceptance, time to decision, green
-    /// channel, referrals waiting too long.
-    Referrals(PeriodArgs),
-    /// Result recognition per facility and item class, and re-test reasons.
-    Recognition(PeriodArgs),
-    /// Essential-medicine usage per facility against its level's target.
-    EssentialDrugs(PeriodArgs),
-    /// Outreach visits per event and day against targets; townships not yet visited.
-    Outreach(PeriodArgs),
-    /// Every report for a half year as CSV and JSON, plus summary.html, into a directory.
-    Semiannual {
-        /// Year.
-        #[arg(long)]
-        year: i16,
-        /// 1 (January-June, due 30 June) or 2 (July-December, due 30 December).
-        #[arg(long)]
-        half: u8,
-        /// Output directory (created if missing).
-        #[arg(long)]
-        out: PathBuf,
-        /// Only this facility.
-        #[arg(long)]
-        facility: Option<FacilityCode>,
-    },
-}
-
-/// Output formats of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Format {
-    /// An aligned table with findings.
-    Table,
-    /// JSON (fields documented in docs/cli.md).
-    Json,
-    /// CSV (UTF-8 with a byte-order mark when written to a file, for Excel).
-    Csv,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct PeriodArgs {
-    /// First day, YYYY-MM-DD.
-    #[arg(long)]
-    from: String,
-    /// Last day, YYYY-MM-DD.
-    #[arg(long)]
-    to: String,
-    /// Only this facility.
-    #[arg(long)]
-    facility: Option<FacilityCode>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Write to this file instead of standard output.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
 
 async fn fetch(
     dir: &Path,
@@ -223,8 +167,8 @@ async fn semiannual(
         output::time(yilian_node::documents::now_ms()),
         output::zone_name()
     );
-    let html = report_html::summary(
-        &report_html::Page {
+    let html = html::summary(
+        &html::Page {
             year,
             half,
             period,
@@ -248,14 +192,14 @@ async fn semiannual(
 }
 
 /// Facility names by code: this facility and every facility of the directory.
-async fn facility_names(dir: &Path) -> Result<report_html::Names> {
+async fn facility_names(dir: &Path) -> Result<html::Names> {
     let Response::Status(status) = one(dir, Request::Status).await? else {
         bail!("unexpected answer from the node");
     };
     let Response::Facilities(met) = one(dir, Request::FacilityList).await? else {
         bail!("unexpected answer from the node");
     };
-    Ok(report_html::Names::new(
+    Ok(html::Names::new(
         met.into_iter()
             .map(|f| (f.code, f.name))
             .chain(std::iter::once((

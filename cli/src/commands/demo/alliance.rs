@@ -1,5 +1,6 @@
-//! A small alliance inside this process, for `demo` and `bench`: a CA and enrolled nodes in a
-//! temporary directory, started as in-process nodes listening on 127.0.0.1.
+//! The demo's alliance: a CA and enrolled nodes in a temporary directory, made with the node
+//! library's identity tools, each node started inside this process (`daemon::start`) on
+//! 127.0.0.1.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,34 +9,23 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use yilian_node::config::{FacilityConfig, FacilityKind, NetworkConfig};
 use yilian_node::control::{ControlClient, Request, Response, StatusReport};
+use yilian_node::daemon::{self, Daemon};
 use yilian_node::datadir::DataDir;
 use yilian_node::identity::ca::{Ca, Validity};
 use yilian_node::identity::enroll;
 
-use super::demo::{InProcessNode, ask};
-
-/// One enrolled node.
-pub(crate) struct Member {
-    pub(crate) code: String,
-    pub(crate) dir: PathBuf,
-    pub(crate) node: Option<InProcessNode>,
+/// One enrolled facility and, while it runs, its node.
+pub(super) struct Member {
+    pub(super) code: String,
+    dir: PathBuf,
+    node: Option<Daemon>,
 }
 
 /// Creates a CA and enrolls a node per `(code, name, kind)` under `root`.
-pub(crate) fn enroll_all(
+pub(super) fn enroll_all(
     root: &Path,
     alliance: &str,
     specs: &[(&str, &str, FacilityKind)],
-) -> Result<Vec<Member>> {
-    enroll_with_roles(root, alliance, specs, &[])
-}
-
-/// As [`enroll_all`], granting `county_roles` to county-hospital nodes (e.g. pharmacy).
-pub(crate) fn enroll_with_roles(
-    root: &Path,
-    alliance: &str,
-    specs: &[(&str, &str, FacilityKind)],
-    county_roles: &[yilian_node::identity::cert::Role],
 ) -> Result<Vec<Member>> {
     let mut ca = Ca::init(&root.join("ca"), alliance)?;
     let mut out = Vec::new();
@@ -57,12 +47,7 @@ pub(crate) fn enroll_with_roles(
         )?;
         let (_, key) = dd.load()?;
         let req = enroll::make_request(&key, &facility)?;
-        let roles = if *kind == FacilityKind::CountyHospital {
-            county_roles
-        } else {
-            &[]
-        };
-        let bundle = ca.issue(&req, roles, Validity::days_from_now(365))?;
+        let bundle = ca.issue(&req, &[], Validity::days_from_now(365))?;
         enroll::install(
             &dd,
             &key,
@@ -79,45 +64,65 @@ pub(crate) fn enroll_with_roles(
     Ok(out)
 }
 
+/// Sends a request, turning a refusal into an error.
+async fn ask(c: &mut ControlClient, req: Request) -> Result<Response> {
+    match c.call(&req).await? {
+        Response::Error { message, .. } => bail!("the node refused: {message}"),
+        r => Ok(r),
+    }
+}
+
 impl Member {
-    pub(crate) async fn start(&mut self) -> Result<()> {
-        self.node = Some(InProcessNode::start(&self.dir).await?);
+    /// Starts the member's node in this process.
+    pub(super) async fn start(&mut self) -> Result<()> {
+        let node = daemon::start(&self.dir)
+            .await
+            .with_context(|| format!("{}'s node did not start", self.code))?;
+        self.node = Some(node);
         Ok(())
     }
 
-    pub(crate) async fn stop(&mut self) -> Result<()> {
+    /// Stops the member's node and waits for its last commit.
+    pub(super) async fn stop(&mut self) -> Result<()> {
         if let Some(n) = self.node.take() {
             n.stop().await?;
         }
         Ok(())
     }
 
-    pub(crate) async fn client(&self) -> Result<ControlClient> {
-        Ok(ControlClient::connect(&DataDir::new(&self.dir).socket_path()).await?)
+    /// A connection to the member's running node.
+    pub(super) async fn client(&self) -> Result<ControlClient> {
+        let node = self
+            .node
+            .as_ref()
+            .with_context(|| format!("{}'s node is not running", self.code))?;
+        Ok(ControlClient::connect(node.socket_path()).await?)
     }
 
-    pub(crate) async fn ask(&self, req: Request) -> Result<Response> {
+    /// Sends one request to the member's node; a refusal is an error.
+    pub(super) async fn ask(&self, req: Request) -> Result<Response> {
         ask(&mut self.client().await?, req).await
     }
 
-    pub(crate) async fn status(&self) -> Result<StatusReport> {
+    /// The node's status.
+    pub(super) async fn status(&self) -> Result<StatusReport> {
         match self.ask(Request::Status).await? {
             Response::Status(s) => Ok(*s),
             _ => bail!("unexpected answer to status"),
         }
     }
 
-    pub(crate) async fn addr(&self) -> Result<SocketAddr> {
-        self.status()
-            .await?
-            .network
-            .listen
-            .context("the node is not listening")
+    /// The UDP address the node listens on for peers.
+    pub(super) fn addr(&self) -> Result<SocketAddr> {
+        self.node
+            .as_ref()
+            .and_then(Daemon::local_addr)
+            .with_context(|| format!("{}'s node is not listening", self.code))
     }
 }
 
 /// Waits until every given node has `peers` connected peers and is caught up with all of them.
-pub(crate) async fn settle(
+pub(super) async fn settle(
     members: &[&Member],
     peers: &[usize],
     timeout: Duration,

@@ -1,4 +1,9 @@
-//! The command line: every command, option and its validation.
+//! The command line: every command, option and its validation. The larger command groups'
+//! arguments have modules of their own; `commands/` reads these types, never the reverse.
+
+mod catalog;
+mod outreach;
+mod report;
 
 use std::path::PathBuf;
 
@@ -9,6 +14,10 @@ use yilian_node::documents::referral::{Direction, Status, Urgency};
 use yilian_node::documents::result::{ItemClass, RetestReason};
 use yilian_node::identity::cert::Role;
 use yilian_node::ids::{FacilityCode, NodeId};
+
+pub(crate) use catalog::{CatalogCommand, DispensingCommand, StockCommand};
+pub(crate) use outreach::{LectureCommand, OutreachCommand, VisitCommand};
+pub(crate) use report::{Format, ReportCommand};
 
 /// yilian: offline-first sync node for a county medical alliance (县域医共体).
 #[derive(Debug, Parser)]
@@ -63,24 +72,21 @@ pub(crate) enum Command {
     Facility(FacilityCommand),
     /// The county drug catalog (统一县域药品目录) and this facility's stock.
     #[command(subcommand)]
-    Catalog(crate::commands::CatalogCommand),
+    Catalog(CatalogCommand),
     /// Dispensing summaries for essential-medicine usage rates.
     #[command(subcommand)]
-    Dispensing(crate::commands::DispensingCommand),
+    Dispensing(DispensingCommand),
     /// Outreach free clinics (义诊): events, visits, lectures.
     #[command(subcommand)]
-    Outreach(crate::commands::OutreachCommand),
+    Outreach(OutreachCommand),
     /// Reports for the health commission (tables, CSV, JSON, semiannual HTML).
     #[command(subcommand)]
-    Report(crate::commands::ReportCommand),
+    Report(ReportCommand),
     /// Sync with peers: wait until caught up.
     #[command(subcommand)]
     Sync(SyncCommand),
     /// Run a small simulated alliance on loopback and show what it does.
     Demo(DemoArgs),
-    /// Measure the node (figures for docs/benchmarks.md).
-    #[command(subcommand)]
-    Bench(BenchCommand),
 }
 
 #[derive(Debug, Args)]
@@ -666,110 +672,4 @@ pub(crate) struct DemoArgs {
     /// Keep the demo's data directory instead of deleting it.
     #[arg(long)]
     pub(crate) keep: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum BenchCommand {
-    /// Durable writes through the control socket: latency percentiles and writes/s.
-    Writes {
-        /// Number of writes.
-        #[arg(long, default_value_t = 2000)]
-        count: usize,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// First sync of referral-sized documents to an empty node over QUIC on loopback.
-    FirstSync {
-        /// Document counts to run, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
-        docs: Vec<usize>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Reconnect with nothing changed: round trips and bytes each way.
-    Reconnect {
-        /// Shared documents.
-        #[arg(long, default_value_t = 10_000)]
-        docs: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Catch-up after K changed documents: wire bytes against the changes' own bytes.
-    Catchup {
-        /// Values of K, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
-        changed: Vec<usize>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Three nodes over lossy links (a relay adding delay, loss and a rate limit): updates on both
-    /// townships until every node agrees, against the time the bytes alone need.
-    Lossy {
-        /// Updates on each township.
-        #[arg(long, default_value_t = 100)]
-        updates: usize,
-        /// Round-trip time added by the relay, ms.
-        #[arg(long, default_value_t = 300)]
-        rtt_ms: u64,
-        /// Datagrams lost, percent.
-        #[arg(long, default_value_t = 5.0)]
-        loss_percent: f64,
-        /// Link rate each way, kbit/s.
-        #[arg(long, default_value_t = 256)]
-        kbit: u64,
-        /// QUIC congestion controller on every node: cubic, new-reno or bbr (default: the
-        /// node's default).
-        #[arg(long)]
-        congestion: Option<yilian_node::config::Congestion>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// The same first-sync and reconnect workloads with automerge-repo and PouchDB, installed from
-    /// the npm registry into a temporary directory, run on this machine in this run.
-    VsPeers {
-        /// Document counts, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
-        docs: Vec<usize>,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// A node holding many documents: start-up time and resident memory after a full sync pass.
-    Scale {
-        /// Documents held.
-        #[arg(long, default_value_t = 100_000)]
-        docs: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// The county drug catalog at realistic size: import, list, show and stock writes with
-    /// every facility's stock rows, and the essential-drug report over their dispensing.
-    Catalog {
-        /// Catalog entries.
-        #[arg(long, default_value_t = 3000)]
-        entries: usize,
-        /// Facilities with stock rows for every entry (and six months of dispensing).
-        #[arg(long, default_value_t = 30)]
-        facilities: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Live edits between connected nodes: time from a write on one node until the other holds it.
-    Live {
-        /// Number of edits.
-        #[arg(long, default_value_t = 50)]
-        edits: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
-    /// Load time for stored documents (opening the store and reading each one).
-    Load {
-        /// Number of documents.
-        #[arg(long, default_value_t = 10_000)]
-        docs: usize,
-        #[command(flatten)]
-        json: JsonFlag,
-    },
 }

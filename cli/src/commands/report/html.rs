@@ -15,7 +15,7 @@ use yilian_node::reports::recognition::RecognitionReport;
 use yilian_node::reports::referrals::{ReferralReport, ReferralRow};
 use yilian_node::reports::{Period, Report};
 
-use super::report_svg::{BLUE, Bar, RED, TEAL, bars, esc};
+use super::svg::{BLUE, Bar, RED, TEAL, bars, esc};
 
 /// Facility names by code, for showing facilities as people know them.
 #[derive(Debug, Default)]
