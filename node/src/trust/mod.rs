@@ -23,6 +23,7 @@
 
 pub(crate) mod chunk;
 pub(crate) mod header;
+pub(crate) mod shadow;
 pub(crate) mod sign;
 
 /// A panic caught while Automerge looked at untrusted data.
