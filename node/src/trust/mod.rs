@@ -23,6 +23,7 @@
 
 pub(crate) mod chunk;
 pub(crate) mod header;
+pub(crate) mod rules;
 pub(crate) mod shadow;
 pub(crate) mod sign;
 
