@@ -26,6 +26,7 @@ pub(crate) mod header;
 pub(crate) mod rules;
 pub(crate) mod shadow;
 pub(crate) mod sign;
+pub(crate) mod verify;
 
 /// A panic caught while Automerge looked at untrusted data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
