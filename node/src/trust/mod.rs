@@ -28,6 +28,9 @@ pub(crate) mod shadow;
 pub(crate) mod sign;
 pub(crate) mod verify;
 
+#[cfg(test)]
+mod tests;
+
 /// A panic caught while Automerge looked at untrusted data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Automerge panicked on this input: {0}")]
