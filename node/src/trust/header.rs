@@ -5,7 +5,11 @@
 //! `b"yilian/header/v1\0" ‖ postcard(DocHeader)`; the header names the document id, so it cannot
 //! be replayed onto another document, and any change to kind, audience or parties breaks the
 //! signature, so no relay can widen a document's audience or change its kind. Whether the
-//! creator may create that kind with those parties is decided by [`super::rules`].
+//! creator may create that kind with those parties is decided by [`super::rules`]. The header
+//! also names the document's first change (`genesis`, by the creator): only that change may
+//! make the containers other facilities' records go into (a referral's `acts`, a result's
+//! `retests`...), so nobody, the creator included, can later make a second container that wins
+//! the conflict and hides every record in the first.
 //!
 //! A well-known document (the drug catalog, a facility's stock rows, a facility's dispensing
 //! summary for a month) has no creator: every node may create it independently under the same
@@ -20,6 +24,7 @@
 //! Enum variants are encoded by position: new variants of [`Parties`] and [`Header`] go at the
 //! end. The kind is encoded by its name, so the order of `DocKind` does not matter.
 
+use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 
 use super::sign::{self, SigError, Signature};
@@ -147,6 +152,9 @@ pub(crate) struct DocHeader {
     pub(crate) created_ms: u64,
     /// The node that created it and signed this header.
     pub(crate) creator: NodeId,
+    /// The document's first change, made by the creator.
+    #[serde(with = "hash_bytes")]
+    pub(crate) genesis: ChangeHash,
 }
 
 /// A header with its creator's signature.
@@ -209,6 +217,8 @@ pub(crate) struct DocFacts {
     pub(crate) well_known: Option<WellKnownName>,
     /// Its creator, for a created document.
     pub(crate) creator: Option<NodeId>,
+    /// Its first change, for a created document.
+    pub(crate) genesis: Option<ChangeHash>,
 }
 
 /// Whether documents of `kind` are well-known (named) rather than created.
@@ -228,6 +238,7 @@ impl DocHeader {
         parties: Parties,
         created_ms: u64,
         creator: NodeId,
+        genesis: ChangeHash,
     ) -> DocHeader {
         DocHeader {
             v: HEADER_V1,
@@ -237,6 +248,7 @@ impl DocHeader {
             parties,
             created_ms,
             creator,
+            genesis,
         }
     }
 }
@@ -276,6 +288,7 @@ impl SignedHeader {
             parties: h.parties.clone(),
             well_known: None,
             creator: Some(h.creator),
+            genesis: Some(h.genesis),
         }
     }
 }
@@ -378,6 +391,7 @@ impl WellKnown {
             parties,
             well_known: Some(name),
             creator: None,
+            genesis: None,
         })
     }
 }
@@ -433,6 +447,20 @@ mod kind_name {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DocKind, D::Error> {
         let name = String::deserialize(d)?;
         name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A change hash as its 32 raw bytes.
+mod hash_bytes {
+    use automerge::ChangeHash;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(h: &ChangeHash, s: S) -> Result<S::Ok, S::Error> {
+        h.0.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChangeHash, D::Error> {
+        <[u8; 32]>::deserialize(d).map(ChangeHash)
     }
 }
 

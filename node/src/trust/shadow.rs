@@ -18,9 +18,12 @@
 //! Only what Automerge's own transactions produce is accepted: `seq` follows the actor's last
 //! one and the actor's previous change is a direct dependency; `start_op` is one more than the
 //! highest op of the dependencies; ops make maps and lists, put non-counter scalars or delete;
-//! inserts have no pred; deletes and list updates have at least one; every pred is an existing,
-//! non-delete op at the same object and slot in the change's causal past (or earlier in the
-//! change). A second change with a known (actor, seq) and another hash is equivocation.
+//! inserts have no pred; deletes and list updates have at least one; every pred is a value
+//! visible at the same object and slot in the change's causal past (or put earlier in the
+//! change), and a put names every such value: a put that left one unnamed would win the
+//! conflict against it and hide it without the rules ever seeing it replaced (a delete may name
+//! some only, as Automerge does when it resolves a conflict in favour of the winner). A second
+//! change with a known (actor, seq) and another hash is equivocation.
 //!
 //! Checking and adding are separate ([`Shadow::check`], [`Shadow::add`]) so a change that
 //! passes the structure but fails the rules is never added: whatever depends on it is then
@@ -240,6 +243,13 @@ pub(crate) enum ShadowError {
         /// The pred.
         pred: String,
     },
+    /// A put that does not replace every value visible at its place: it would win a conflict
+    /// against the values it leaves unnamed and hide them.
+    #[error("op {op} does not replace every value visible at its place: it would hide the others")]
+    PartialPreds {
+        /// Index of the op.
+        op: usize,
+    },
     /// Objects nested too deep.
     #[error("op {op} nests objects more than {MAX_DEPTH} deep")]
     TooDeep {
@@ -254,17 +264,20 @@ pub(crate) enum ShadowError {
     Panicked(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Slot {
     Key(String),
     Elem(OpKey),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct OpEntry {
     obj: OpKey,
     slot: Slot,
 }
+
+/// An object and a slot in it: where ops meet.
+type Place = (OpKey, Slot);
 
 #[derive(Clone, Debug)]
 struct ObjEntry {
@@ -289,6 +302,10 @@ pub(crate) struct Shadow {
     last_seq: Vec<u64>,
     /// Every non-delete op: its object and slot.
     ops: HashMap<OpKey, OpEntry>,
+    /// The ops that replaced or deleted each op (its successors).
+    succ: HashMap<OpKey, Vec<OpKey>>,
+    /// The non-delete ops at each place.
+    places: HashMap<Place, Vec<OpKey>>,
     /// Every object (by the id of the op that made it).
     objs: HashMap<OpKey, ObjEntry>,
     changes: HashMap<ChangeHash, ChangeEntry>,
@@ -309,6 +326,8 @@ pub(crate) struct Checked {
     clock: Vec<u64>,
     ops: Vec<(OpKey, OpEntry)>,
     objs: Vec<(OpKey, ObjEntry)>,
+    /// (replaced op, op replacing it)
+    succ: Vec<(OpKey, OpKey)>,
     touches: Vec<Touch>,
 }
 
@@ -446,7 +465,14 @@ impl Shadow {
             self.last_seq.push(0);
         }
         for (id, entry) in k.ops {
+            self.places
+                .entry((entry.obj, entry.slot.clone()))
+                .or_default()
+                .push(id);
             self.ops.insert(id, entry);
+        }
+        for (op, by) in k.succ {
+            self.succ.entry(op).or_default().push(by);
         }
         for (id, obj) in k.objs {
             self.objs.insert(id, obj);
@@ -570,6 +596,10 @@ impl Shadow {
             |k: &OpKey| -> bool { k.0 >= 1 && clock.get(k.1 as usize).is_some_and(|m| k.0 <= *m) };
 
         let mut new_ops: Vec<NewOp> = Vec::with_capacity(e.operations.len());
+        // Non-delete ops of this change at each place, and the ops this change replaced so far.
+        let mut local_places: HashMap<Place, Vec<OpKey>> = HashMap::new();
+        let mut replaced_here: std::collections::HashSet<OpKey> = Default::default();
+        let mut succ_links: Vec<(OpKey, OpKey)> = Vec::new();
         // op key -> index in new_ops, for non-delete ops of this change
         let mut local: HashMap<OpKey, usize> = HashMap::new();
         let mut replaced: Vec<Vec<ActorId>> = Vec::with_capacity(e.operations.len());
@@ -689,33 +719,58 @@ impl Shadow {
             if needs_pred && op.pred.is_empty() {
                 return Err(ShadowError::MissingPred { op: i });
             }
+            // The values visible at this place in the change's causal past, as the change
+            // saw them (minus what its earlier ops replaced).
+            let place: Place = (obj, slot.clone());
+            let mut visible: Vec<OpKey> = self
+                .places
+                .get(&place)
+                .into_iter()
+                .flatten()
+                .filter(|o| {
+                    in_past(o)
+                        && !replaced_here.contains(o)
+                        && !self
+                            .succ
+                            .get(o)
+                            .is_some_and(|ss| ss.iter().any(|x| in_past(x)))
+                })
+                .copied()
+                .collect();
+            visible.extend(
+                local_places
+                    .get(&place)
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| !replaced_here.contains(o)),
+            );
             let mut replaces = Vec::with_capacity(op.pred.len());
             let mut seen_preds: Vec<OpKey> = Vec::with_capacity(op.pred.len());
             for p in op.pred.iter() {
                 let pk = key_of(p, i)?;
-                let bad = || ShadowError::BadPred {
-                    op: i,
-                    pred: op_text(p),
-                };
-                if seen_preds.contains(&pk) {
-                    return Err(bad());
+                if seen_preds.contains(&pk) || !visible.contains(&pk) {
+                    return Err(ShadowError::BadPred {
+                        op: i,
+                        pred: op_text(p),
+                    });
                 }
                 seen_preds.push(pk);
-                let target = if let Some(j) = local.get(&pk) {
-                    Some(&new_ops[*j].entry)
-                } else if in_past(&pk) {
-                    self.ops.get(&pk)
-                } else {
-                    None
-                };
-                match target {
-                    Some(t) if t.obj == obj && t.slot == slot => replaces.push(p.actor().clone()),
-                    _ => return Err(bad()),
-                }
+                replaces.push(p.actor().clone());
+            }
+            if !matches!(action, Action::Delete)
+                && !op.insert
+                && visible.iter().any(|v| !seen_preds.contains(v))
+            {
+                return Err(ShadowError::PartialPreds { op: i });
+            }
+            for p in &seen_preds {
+                replaced_here.insert(*p);
+                succ_links.push((*p, id));
             }
             let delete = matches!(action, Action::Delete);
             if !delete {
                 local.insert(id, new_ops.len());
+                local_places.entry(place).or_default().push(id);
             }
             new_ops.push(NewOp {
                 id,
@@ -812,6 +867,7 @@ impl Shadow {
             clock,
             ops,
             objs,
+            succ: succ_links,
             touches,
         })
     }

@@ -514,7 +514,7 @@ fn screen<R: Resolver + ?Sized>(
                 .check(&c.change)
                 .map_err(Refusal::Structure)
                 .and_then(|k| {
-                    rules::check_change(facts, &c.claims, k.touches())
+                    rules::check_change(facts, &c.claims, &k.hash(), k.touches())
                         .map(|()| k)
                         .map_err(Refusal::Rule)
                 }),

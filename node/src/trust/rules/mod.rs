@@ -26,8 +26,9 @@
 //!
 //! Common to every list or map of records (acts, notes, re-tests, visits, lectures, entries):
 //! a record is a map added by its author; once added it is changed (or removed) only by the
-//! node that wrote it; the container itself is made once, at creation, and never replaced or
-//! deleted (that would drop every record in it). A record's `by` (and `node`/`device`) fields
+//! node that wrote it; the container itself is made only by the document's first change (the
+//! `genesis` the signed header names) and never replaced or deleted, since a second container
+//! winning the conflict would hide every record in the first. The first change is the creator's. A record's `by` (and `node`/`device`) fields
 //! must name its author's facility (and node), so nobody can write in another's name. The
 //! revocation list is not a document: it is signed by the alliance CA and checked elsewhere.
 //!
@@ -43,7 +44,7 @@ mod result;
 
 use std::collections::HashMap;
 
-use automerge::{ActorId, ScalarValue};
+use automerge::{ActorId, ChangeHash, ScalarValue};
 
 use super::header::{DocFacts, DocHeader, Parties};
 use super::shadow::{Action, Step, Touch};
@@ -255,21 +256,36 @@ pub(crate) fn check_creation(
     Ok(())
 }
 
-/// Whether `signer` may make a change with these touches to the document `facts` describes.
+/// Whether `signer` may make the change `hash`, with these touches, to the document `facts`
+/// describes.
 pub(crate) fn check_change(
     facts: &DocFacts,
     signer: &SignerClaims,
+    hash: &ChangeHash,
     touches: &[Touch],
 ) -> Result<(), RuleViolation> {
+    let genesis = facts.genesis == Some(*hash);
+    if genesis && facts.creator != Some(signer.node) {
+        return Err(RuleViolation::NotAllowed {
+            what: "make the document's first change".into(),
+            allowed: format!(
+                "its creator (node {})",
+                facts
+                    .creator
+                    .map_or_else(|| "unknown".into(), |n| n.to_string())
+            ),
+            signer: signer.name(),
+        });
+    }
     match facts.kind {
-        DocKind::Referral => referral::check(facts, signer, touches),
-        DocKind::Result => result::check_result(facts, signer, touches),
+        DocKind::Referral => referral::check(facts, signer, genesis, touches),
+        DocKind::Result => result::check_result(facts, signer, genesis, touches),
         DocKind::QcCert => result::check_qc(signer, touches),
         DocKind::Catalog => catalog::check_catalog(signer, touches),
         DocKind::Stock => catalog::check_stock(facts, signer, touches),
         DocKind::Dispensing => catalog::check_dispensing(facts, signer, touches),
-        DocKind::Outreach => outreach::check(facts, signer, touches),
-        DocKind::Note => note::check(facts, signer, touches),
+        DocKind::Outreach => outreach::check(facts, signer, genesis, touches),
+        DocKind::Note => note::check(facts, signer, genesis, touches),
     }
 }
 
@@ -381,13 +397,15 @@ enum RecordOp<'t> {
 }
 
 impl Records {
-    /// Classifies `t`, refusing what no signer may do to records (replacing the container,
-    /// a record that is not a map, changing another node's record). `added` collects the
-    /// records this change adds.
+    /// Classifies `t`, refusing what no signer may do to records (making the container
+    /// outside the document's first change, replacing it, a record that is not a map, changing
+    /// another node's record). `added` collects the records this change adds; `genesis` says
+    /// whether this change is the document's first.
     fn classify<'t>(
         &self,
         t: &'t Touch,
         signer: &SignerClaims,
+        genesis: bool,
         added: &mut Vec<&'t Step>,
     ) -> Result<RecordOp<'t>, RuleViolation> {
         if t.path.first().and_then(Step::key) != Some(self.key) {
@@ -400,11 +418,11 @@ impl Records {
                 automerge::ObjType::Map
             };
             return match &t.action {
-                Action::Make(typ) if *typ == expected && t.replaces.is_empty() => {
+                Action::Make(typ) if *typ == expected && t.replaces.is_empty() && genesis => {
                     Ok(RecordOp::Container)
                 }
                 _ => Err(RuleViolation::Malformed(format!(
-                    "`{}` is made once when the document is created; replacing or deleting it would drop every record in it",
+                    "`{}` is made once, by the document's first change; making, replacing or deleting it later would hide or drop every record in it",
                     self.key
                 ))),
             };

@@ -20,6 +20,7 @@ const ENTRIES: Records = Records {
 pub(super) fn check(
     facts: &DocFacts,
     signer: &SignerClaims,
+    genesis: bool,
     touches: &[Touch],
 ) -> Result<(), RuleViolation> {
     let Parties::Owner { facility } = &facts.parties else {
@@ -40,7 +41,7 @@ pub(super) fn check(
     let mut fields = NewFields::default();
     let mut deferred = Deferred::default();
     for t in touches {
-        match ENTRIES.classify(t, signer, &mut added)? {
+        match ENTRIES.classify(t, signer, genesis, &mut added)? {
             RecordOp::Container => owner_only("make the note's list of entries".into())?,
             RecordOp::Added(_) => {
                 if !facts.audience.contains(&signer.facility) {

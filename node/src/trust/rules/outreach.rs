@@ -28,6 +28,7 @@ const LECTURES: Records = Records {
 pub(super) fn check(
     facts: &DocFacts,
     signer: &SignerClaims,
+    genesis: bool,
     touches: &[Touch],
 ) -> Result<(), RuleViolation> {
     let Parties::Outreach { host, township } = &facts.parties else {
@@ -55,7 +56,7 @@ pub(super) fn check(
             (&VISITS, &mut added_visits),
             (&LECTURES, &mut added_lectures),
         ] {
-            let op = records.classify(t, signer, added)?;
+            let op = records.classify(t, signer, genesis, added)?;
             handled = !matches!(op, RecordOp::Outside);
             match op {
                 RecordOp::Outside => continue,

@@ -77,6 +77,7 @@ fn act_kind(
 pub(super) fn check(
     facts: &DocFacts,
     signer: &SignerClaims,
+    genesis: bool,
     touches: &[Touch],
 ) -> Result<(), RuleViolation> {
     let Parties::Referral { from, to } = &facts.parties else {
@@ -99,7 +100,7 @@ pub(super) fn check(
     let mut fields = NewFields::default();
     let mut deferred = Deferred::default();
     for t in touches {
-        match ACTS.classify(t, signer, &mut added_acts)? {
+        match ACTS.classify(t, signer, genesis, &mut added_acts)? {
             RecordOp::Outside => {}
             RecordOp::Container => {
                 sender_only("make the referral's list of acts".into())?;
@@ -127,7 +128,7 @@ pub(super) fn check(
                 continue;
             }
         }
-        match NOTES.classify(t, signer, &mut added_notes)? {
+        match NOTES.classify(t, signer, genesis, &mut added_notes)? {
             RecordOp::Outside => {}
             RecordOp::Container => {
                 sender_only("make the referral's list of notes".into())?;

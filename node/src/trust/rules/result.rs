@@ -24,6 +24,7 @@ const RETESTS: Records = Records {
 pub(super) fn check_result(
     facts: &DocFacts,
     signer: &SignerClaims,
+    genesis: bool,
     touches: &[Touch],
 ) -> Result<(), RuleViolation> {
     let Parties::Result { performer } = &facts.parties else {
@@ -44,7 +45,7 @@ pub(super) fn check_result(
     let mut fields = NewFields::default();
     let mut deferred = Deferred::default();
     for t in touches {
-        match RETESTS.classify(t, signer, &mut added)? {
+        match RETESTS.classify(t, signer, genesis, &mut added)? {
             RecordOp::Container => performer_only("make the result's list of re-tests".into())?,
             RecordOp::Added(_) => {
                 if !facts.audience.contains(&signer.facility) {

@@ -39,16 +39,6 @@ fn act(n: &Node, d: &mut Automerge, kind: ActKind, i: usize) {
 /// A referral as most are: created, noted by both sides, accepted, arrived, completed.
 fn referral_doc(a: &Alliance, i: usize) -> (DocId, Header, Automerge) {
     let id = DocId::random();
-    let header = signed_header(
-        &a.tc,
-        id,
-        DocKind::Referral,
-        &["TC-01", "CH-01"],
-        Parties::Referral {
-            from: a.tc.code(),
-            to: a.ch.code(),
-        },
-    );
     let mut tc = a.tc.doc();
     let r = referral::build(
         referral::tests::input(),
@@ -60,6 +50,17 @@ fn referral_doc(a: &Alliance, i: usize) -> (DocId, Header, Automerge) {
     )
     .unwrap();
     referral::write(&mut tc, &r).unwrap();
+    let header = signed_header(
+        &a.tc,
+        id,
+        DocKind::Referral,
+        &["TC-01", "CH-01"],
+        Parties::Referral {
+            from: a.tc.code(),
+            to: a.ch.code(),
+        },
+        tc.get_changes(&[])[0].hash(),
+    );
     let mut ch = a.ch.fork(&tc);
     act(&a.ch, &mut ch, ActKind::Accept, 3 * i);
     act(&a.ch, &mut ch, ActKind::Arrive, 3 * i + 1);
@@ -107,7 +108,7 @@ fn verification_costs() {
             let k = sh.check(&p).unwrap();
             t_shadow += t.elapsed();
             let t = Instant::now();
-            rules::check_change(&f, &n.claims, k.touches()).unwrap();
+            rules::check_change(&f, &n.claims, &p.hash(), k.touches()).unwrap();
             t_rules += t.elapsed();
             sh.add(k).unwrap();
         }

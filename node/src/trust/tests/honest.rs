@@ -43,6 +43,27 @@ impl Case {
         }
     }
 
+    /// A created document: `first` runs on `doc` (written by `creator`), and the header, signed
+    /// by `creator`, names the change it made as the document's first.
+    #[allow(clippy::too_many_arguments)]
+    fn created(
+        a: &Alliance,
+        creator: &Node,
+        id: DocId,
+        kind: DocKind,
+        audience: &[&str],
+        parties: Parties,
+        doc: &mut Automerge,
+        first: impl FnOnce(&mut Automerge),
+    ) -> Case {
+        let ((), log) = edit(doc, first);
+        assert_eq!(log.len(), 1);
+        let header = signed_header(creator, id, kind, audience, parties, log[0].hash());
+        let mut case = Case::new(a, id, header);
+        case.log = log;
+        case
+    }
+
     /// Runs a write on `doc` and logs the changes it made.
     fn write(&mut self, doc: &mut Automerge, f: impl FnOnce(&mut Automerge)) -> Vec<Change> {
         let ((), new) = edit(doc, f);
@@ -105,7 +126,7 @@ impl Case {
         for c in &self.log {
             let k = sh.check(c).unwrap();
             let claims = wrong(a.author(c));
-            let r = rules::check_change(&self.facts, &claims, k.touches());
+            let r = rules::check_change(&self.facts, &claims, &c.hash(), k.touches());
             assert!(
                 r.is_err(),
                 "{}'s change passed as {}",
@@ -188,21 +209,21 @@ fn ref_note(n: &Node, d: &mut Automerge, text: &str) {
 }
 
 fn referral_case(a: &Alliance, from: &Node, to: &str) -> (Case, Automerge) {
-    let id = DocId::random();
-    let header = signed_header(
+    let mut doc = from.doc();
+    let r = create_referral(from, to);
+    let case = Case::created(
+        a,
         from,
-        id,
+        DocId::random(),
         DocKind::Referral,
         &[from.code().as_str(), to],
         Parties::Referral {
             from: from.code(),
             to: to.parse().unwrap(),
         },
+        &mut doc,
+        |d| referral::write(d, &r).unwrap(),
     );
-    let mut case = Case::new(a, id, header);
-    let mut doc = from.doc();
-    let r = create_referral(from, to);
-    case.write(&mut doc, |d| referral::write(d, &r).unwrap());
     (case, doc)
 }
 
@@ -377,6 +398,26 @@ fn forged_referral_acts_are_refused_with_a_plain_reason() {
         case.forged(&a, &c[0]),
         RuleViolation::Malformed(_)
     ));
+    // The sender makes a second list of acts, in a change of its own that depends on nothing
+    // (so it names nothing it replaces), padded so its list wins the conflict: every act would
+    // disappear from view. Only the document's first change may make the list.
+    let mut d = Automerge::new().with_actor(crate::identity::actor_id(a.tc.id(), [7; 8]));
+    let ((), c) = edit(&mut d, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| {
+            for i in 0..200 {
+                tx.put(ROOT, "pad", i)?;
+            }
+            tx.put_object(ROOT, "acts", ObjType::List).map(|_| ())
+        })
+        .unwrap();
+    });
+    let mut hidden = case.doc();
+    hidden.apply_changes(c.clone()).unwrap();
+    assert!(referral::read(&hidden).unwrap().acts.is_empty());
+    assert!(matches!(
+        case.forged(&a, &c[0]),
+        RuleViolation::Malformed(_)
+    ));
     // A party records a note in the other party's name.
     let mut d = a.ch.fork(&case.doc());
     let ((), c) = edit(&mut d, |d| {
@@ -435,20 +476,20 @@ fn retest(n: &Node, d: &mut Automerge) {
 }
 
 fn result_case(a: &Alliance, audience: &[&str], supersedes: Option<String>) -> (Case, Automerge) {
-    let id = DocId::random();
-    let header = signed_header(
+    let mut doc = a.tc.doc();
+    let r = result::build(result_input(), "TC-01", supersedes).unwrap();
+    let case = Case::created(
+        a,
         &a.tc,
-        id,
+        DocId::random(),
         DocKind::Result,
         audience,
         Parties::Result {
             performer: a.tc.code(),
         },
+        &mut doc,
+        |d| write_typed(d, &r),
     );
-    let mut case = Case::new(a, id, header);
-    let mut doc = a.tc.doc();
-    let r = result::build(result_input(), "TC-01", supersedes).unwrap();
-    case.write(&mut doc, |d| write_typed(d, &r));
     (case, doc)
 }
 
@@ -510,6 +551,10 @@ fn results_retests_and_corrections_pass() {
     ));
     // A result whose content names another performer than its header.
     let id = DocId::random();
+    let mut d = a.tc.doc();
+    let ((), c) = edit(&mut d, |d| {
+        write_typed(d, &result::build(result_input(), "CH-01", None).unwrap())
+    });
     let header = signed_header(
         &a.tc,
         id,
@@ -518,12 +563,9 @@ fn results_retests_and_corrections_pass() {
         Parties::Result {
             performer: a.tc.code(),
         },
+        c[0].hash(),
     );
     let case = Case::new(&a, id, header);
-    let mut d = a.tc.doc();
-    let ((), c) = edit(&mut d, |d| {
-        write_typed(d, &result::build(result_input(), "CH-01", None).unwrap())
-    });
     assert!(matches!(
         case.forged(&a, &c[0]),
         RuleViolation::WrongValue { .. }
@@ -534,8 +576,6 @@ fn results_retests_and_corrections_pass() {
 fn qc_certifications_pass_for_the_county_and_the_qc_role_only() {
     let mut a = Alliance::new();
     let id = DocId::random();
-    let header = signed_header(&a.ch, id, DocKind::QcCert, &["*"], Parties::None);
-    let mut case = Case::new(&a, id, header);
     let cert = result::build_qc(QcInput {
         number: "QC-2026-001".into(),
         facility: "TC-01".into(),
@@ -548,7 +588,16 @@ fn qc_certifications_pass_for_the_county_and_the_qc_role_only() {
     })
     .unwrap();
     let mut doc = a.ch.doc();
-    case.write(&mut doc, |d| write_typed(d, &cert));
+    let case = Case::created(
+        &a,
+        &a.ch,
+        id,
+        DocKind::QcCert,
+        &["*"],
+        Parties::None,
+        &mut doc,
+        |d| write_typed(d, &cert),
+    );
     case.passes(&a);
     case.refused_as(&a, outsider("TC-01"));
     // A township with the qc role may write it.
@@ -746,17 +795,6 @@ fn visit(n: &Node, at: &str, e: &outreach::Outreach) -> outreach::Visit {
 fn an_outreach_event_with_visits_on_two_devices_passes() {
     let a = Alliance::new();
     let id = DocId::random();
-    let header = signed_header(
-        &a.ch,
-        id,
-        DocKind::Outreach,
-        &["CH-01", "TC-01"],
-        Parties::Outreach {
-            host: a.ch.code(),
-            township: a.tc.code(),
-        },
-    );
-    let mut case = Case::new(&a, id, header);
     let event = outreach::build(
         OutreachInput {
             title: "高血压义诊".into(),
@@ -773,7 +811,19 @@ fn an_outreach_event_with_visits_on_two_devices_passes() {
     )
     .unwrap();
     let mut ch = a.ch.doc();
-    case.write(&mut ch, |d| outreach::write_new(d, &event).unwrap());
+    let mut case = Case::created(
+        &a,
+        &a.ch,
+        id,
+        DocKind::Outreach,
+        &["CH-01", "TC-01"],
+        Parties::Outreach {
+            host: a.ch.code(),
+            township: a.tc.code(),
+        },
+        &mut ch,
+        |d| outreach::write_new(d, &event).unwrap(),
+    );
     // Offline on two TC-01 devices and on the county's.
     let mut t1 = a.tc.fork(&ch);
     let mut t2 = a.tc_b.fork(&ch);
@@ -884,7 +934,10 @@ fn an_outreach_event_with_visits_on_two_devices_passes() {
 fn a_note_with_entries_from_its_audience_passes() {
     let a = Alliance::new();
     let id = DocId::random();
-    let header = signed_header(
+    let mut tc = a.tc.doc();
+    let by = a.tc.code();
+    let mut case = Case::created(
+        &a,
         &a.tc,
         id,
         DocKind::Note,
@@ -892,13 +945,9 @@ fn a_note_with_entries_from_its_audience_passes() {
         Parties::Owner {
             facility: a.tc.code(),
         },
+        &mut tc,
+        |d| note::init(d, "流感季通知", Some((&by, NOW, "第一条"))).unwrap(),
     );
-    let mut case = Case::new(&a, id, header);
-    let mut tc = a.tc.doc();
-    let by = a.tc.code();
-    case.write(&mut tc, |d| {
-        note::init(d, "流感季通知", Some((&by, NOW, "第一条"))).unwrap()
-    });
     let mut ch = a.ch.fork(&tc);
     let c1 = case.write(&mut ch, |d| {
         note::append(d, &a.ch.code(), NOW, "收到").unwrap()

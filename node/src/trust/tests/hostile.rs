@@ -581,3 +581,65 @@ fn unknown_signers_wait_revoked_signers_are_refused_and_dependents_follow() {
     let v = verify_batch(&b.facts, &mut sh, &Liar(&b.a), vec![b.signed(&c[0])]);
     assert_eq!(only_refusal(&v), &Refusal::SignerKeyMismatch(b.a.tc2.id()));
 }
+
+#[test]
+fn a_put_that_leaves_a_visible_value_unnamed_is_refused() {
+    // Honest transactions name every value visible at the key as replaced. A forged put that
+    // names none (or only some) creates a conflict its higher op counter wins: it would hide
+    // the other value without the rules ever seeing it replaced.
+    let b = base();
+    let mut county = b.a.ch.fork(&b.document(&[]));
+    let ((), c) = edit(&mut county, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| tx.put(&b.req, "reason", "hidden"))
+            .unwrap();
+    });
+    let f = forge(&c[0], |e| e.operations[0].pred = Vec::new().into());
+    let r = b.refuse(&[], &f);
+    assert_eq!(structure(&r), &ShadowError::PartialPreds { op: 0 });
+    // The honest one names the value it replaces, and passes.
+    let mut sh = b.shadow(&[]);
+    let v = verify(&b.a, &b.facts, &mut sh, vec![b.signed(&c[0])]);
+    assert_eq!(accepted(&v), vec![c[0].hash()]);
+}
+
+#[test]
+fn honest_conflicts_and_their_resolution_pass() {
+    // Two writers put the same key without seeing each other (a conflict: both values stay
+    // visible); after merging, re-putting the winner makes Automerge delete only the loser, and
+    // a new value replaces both. All of it is what honest transactions do.
+    let b = base();
+    let doc = b.document(&[]);
+    let mut x = b.a.ch.fork(&doc);
+    let mut y = b.a.tc2.fork(&doc);
+    let ((), cx) = edit(&mut x, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| tx.put(&b.req, "doctor", "Wang"))
+            .unwrap();
+    });
+    let ((), cy) = edit(&mut y, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| tx.put(&b.req, "doctor", "Zhao"))
+            .unwrap();
+    });
+    x.merge(&mut y).unwrap();
+    assert_eq!(x.get_all(&b.req, "doctor").unwrap().len(), 2);
+    let winner = x.get(&b.req, "doctor").unwrap().unwrap().0.to_string();
+    let winner = winner.trim_matches('"').to_string();
+    let ((), resolve) = edit(&mut x, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| tx.put(&b.req, "doctor", winner.as_str()))
+            .unwrap();
+    });
+    let e = resolve[0].decode();
+    assert!(matches!(e.operations[0].action, lg::OpType::Delete));
+    assert_eq!(e.operations[0].pred.len(), 1);
+    let ((), replace) = edit(&mut y, |d| {
+        d.transact::<_, _, AutomergeError>(|tx| tx.put(&b.req, "doctor", "Li"))
+            .unwrap();
+    });
+    let mut sh = b.shadow(&[]);
+    let all: Vec<Incoming> = [&cx[0], &cy[0], &resolve[0], &replace[0]]
+        .into_iter()
+        .map(|c| b.signed(c))
+        .collect();
+    let v = verify(&b.a, &b.facts, &mut sh, all);
+    assert!(v.refused.is_empty(), "{:?}", v.refused);
+    assert_eq!(v.accepted.len(), 4);
+}

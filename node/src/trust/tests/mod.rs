@@ -184,13 +184,17 @@ pub(super) fn sync(doc: &mut Automerge, changes: &[Change]) {
     doc.apply_changes(changes.to_vec()).unwrap();
 }
 
-/// A signed header for a created document.
+/// A genesis hash for headers whose document has no changes in the test.
+pub(super) const SOME_GENESIS: ChangeHash = ChangeHash([7; 32]);
+
+/// A signed header for a created document whose first change is `genesis`.
 pub(super) fn signed_header(
     creator: &Node,
     doc: DocId,
     kind: DocKind,
     audience: &[&str],
     parties: Parties,
+    genesis: ChangeHash,
 ) -> Header {
     let header = DocHeader::new(
         doc,
@@ -199,6 +203,7 @@ pub(super) fn signed_header(
         parties,
         1_795_000_000_000,
         creator.id(),
+        genesis,
     );
     Header::Signed(creator.signer.sign_header(header).unwrap())
 }
@@ -217,6 +222,7 @@ pub(super) fn permissive(doc: DocId) -> DocFacts {
         parties: Parties::None,
         well_known: None,
         creator: None,
+        genesis: None,
     }
 }
 

@@ -211,14 +211,6 @@ proptest! {
     ) {
         let a = Alliance::new();
         let id = DocId::random();
-        let header = signed_header(
-            &a.tc,
-            id,
-            DocKind::Referral,
-            &["TC-01", "CH-01"],
-            Parties::Referral { from: a.tc.code(), to: a.ch.code() },
-        );
-        let facts = facts(&a, &header, &id);
         let nodes = [&a.tc, &a.ch, &a.tc_b];
         let mut docs: Vec<Automerge> = nodes.iter().map(|n| n.doc()).collect();
         let r = referral::build(
@@ -232,6 +224,15 @@ proptest! {
         .unwrap();
         referral::write(&mut docs[0], &r).unwrap();
         let first = docs[0].get_changes(&[]);
+        let header = signed_header(
+            &a.tc,
+            id,
+            DocKind::Referral,
+            &["TC-01", "CH-01"],
+            Parties::Referral { from: a.tc.code(), to: a.ch.code() },
+            first[0].hash(),
+        );
+        let facts = facts(&a, &header, &id);
         for d in &mut docs[1..] {
             d.apply_changes(first.clone()).unwrap();
         }
@@ -409,7 +410,7 @@ proptest! {
                 facts_of(&a, DocKind::Note),
             ] {
                 for n in a.nodes() {
-                    let _ = rules::check_change(&f, &n.claims, k2.touches());
+                    let _ = rules::check_change(&f, &n.claims, &forged.hash(), k2.touches());
                 }
             }
         }
@@ -470,5 +471,6 @@ fn facts_of(a: &Alliance, kind: DocKind) -> DocFacts {
         parties,
         well_known: None,
         creator: Some(a.tc.id()),
+        genesis: None,
     }
 }

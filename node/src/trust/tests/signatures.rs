@@ -21,6 +21,7 @@ fn referral_header(a: &Alliance, doc: DocId) -> Header {
             from: a.tc.code(),
             to: a.ch.code(),
         },
+        SOME_GENESIS,
     )
 }
 
@@ -151,6 +152,7 @@ fn a_header_is_created_only_by_who_may_create_that_document() {
             from: a.ch.code(),
             to: a.tc.code(),
         },
+        SOME_GENESIS,
     );
     let e = verify_header(&h, &doc, &a).unwrap_err();
     assert!(matches!(
@@ -171,6 +173,7 @@ fn a_header_is_created_only_by_who_may_create_that_document() {
             from: a.tc.code(),
             to: a.ch.code(),
         },
+        SOME_GENESIS,
     );
     assert!(matches!(
         verify_header(&h, &doc, &a),
@@ -185,13 +188,14 @@ fn a_header_is_created_only_by_who_may_create_that_document() {
         Parties::Result {
             performer: a.ch.code(),
         },
+        SOME_GENESIS,
     );
     assert!(matches!(
         verify_header(&h, &doc, &a),
         Err(HeaderRefusal::Rule(RuleViolation::NotAllowed { .. }))
     ));
     // QC certifications: the county hospital, or the qc role.
-    let qc = |n: &Node| signed_header(n, doc, DocKind::QcCert, &["*"], Parties::None);
+    let qc = |n: &Node| signed_header(n, doc, DocKind::QcCert, &["*"], Parties::None, SOME_GENESIS);
     assert!(verify_header(&qc(&a.ch), &doc, &a).is_ok());
     assert!(matches!(
         verify_header(&qc(&a.tc), &doc, &a),
@@ -200,7 +204,14 @@ fn a_header_is_created_only_by_who_may_create_that_document() {
     a.tc.claims.roles.push(Role::Qc);
     assert!(verify_header(&qc(&a.tc), &doc, &a).is_ok());
     // Parties that do not fit the kind.
-    let h = signed_header(&a.tc, doc, DocKind::Note, &["TC-01"], Parties::None);
+    let h = signed_header(
+        &a.tc,
+        doc,
+        DocKind::Note,
+        &["TC-01"],
+        Parties::None,
+        SOME_GENESIS,
+    );
     assert!(matches!(
         verify_header(&h, &doc, &a),
         Err(HeaderRefusal::Rule(RuleViolation::Malformed(_)))
@@ -214,6 +225,7 @@ fn a_header_is_created_only_by_who_may_create_that_document() {
         Parties::Owner {
             facility: a.tc.code(),
         },
+        SOME_GENESIS,
     );
     assert_eq!(
         verify_header(&h, &doc, &a),
