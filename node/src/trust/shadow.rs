@@ -730,10 +730,7 @@ impl Shadow {
                 .filter(|o| {
                     in_past(o)
                         && !replaced_here.contains(o)
-                        && !self
-                            .succ
-                            .get(o)
-                            .is_some_and(|ss| ss.iter().any(|x| in_past(x)))
+                        && !self.succ.get(o).is_some_and(|ss| ss.iter().any(&in_past))
                 })
                 .copied()
                 .collect();

@@ -240,7 +240,7 @@ fn a_referral_s_whole_life_on_two_nodes_passes() {
     case.write(&mut ch, |d| ref_note(&a.ch, d, "床位已安排"));
     let arrive = case.write(&mut ch, |d| act(&a.ch, d, ActKind::Arrive, None));
     sync(&mut tc, &arrive);
-    sync(&mut tc, &case.log[case.log.len() - 2..].to_vec());
+    sync(&mut tc, &case.log[case.log.len() - 2..]);
     case.write(&mut tc, |d| ref_note(&a.tc, d, "已到达"));
     case.write(&mut ch, |d| act(&a.ch, d, ActKind::Complete, None));
     assert_eq!(

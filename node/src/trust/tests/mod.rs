@@ -10,6 +10,7 @@ mod honest;
 mod hostile;
 mod props;
 mod signatures;
+mod whole;
 
 use std::collections::{HashMap, HashSet};
 

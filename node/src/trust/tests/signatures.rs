@@ -45,6 +45,15 @@ fn a_signer_from_the_node_key_signs_what_its_public_key_verifies() {
         Signer::from_pkcs8(b"not a key"),
         Err(SigError::BadKey(_))
     ));
+    // A key read back from the node's key file signs the same.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.key");
+    key.write_new(&path).unwrap();
+    let loaded = NodeKey::load(&path).unwrap();
+    let again = Signer::from_pkcs8(&loaded.key_pair().serialize_der()).unwrap();
+    let (doc, h) = (DocId::random(), ChangeHash([3; 32]));
+    let sig = again.sign_change(&doc, &h);
+    assert!(sign::verify_change(s.node_id(), &s.public_key(), &doc, &h, &sig).is_ok());
 }
 
 #[test]
