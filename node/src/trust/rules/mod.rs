@@ -466,17 +466,17 @@ impl Records {
             }
             return Ok(RecordOp::Changed);
         }
+        // Inside a record: the record's object (and, in a list, its element) must be the
+        // signer's, also for a record added by this very change (then it is, by construction).
         let new = added.contains(&record);
-        if !new {
-            let creator = t.holders.get(2).and_then(Option::as_ref);
-            if !creator.is_some_and(|c| signer.wrote(c)) {
-                return Err(others(creator));
-            }
-            if let Step::Elem(e) = record
-                && !signer.wrote(&e.creator)
-            {
-                return Err(others(Some(&e.creator)));
-            }
+        let creator = t.holders.get(2).and_then(Option::as_ref);
+        if !creator.is_some_and(|c| signer.wrote(c)) {
+            return Err(others(creator));
+        }
+        if let Step::Elem(e) = record
+            && !signer.wrote(&e.creator)
+        {
+            return Err(others(Some(&e.creator)));
         }
         Ok(RecordOp::Field {
             record,
