@@ -38,6 +38,7 @@ pub mod service;
 pub mod storage;
 pub mod sync;
 pub mod transport;
+mod trust;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
